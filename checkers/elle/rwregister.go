@@ -1,0 +1,264 @@
+package elle
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tikvsim/tikvsim/checkers"
+)
+
+// absentValue stands for the initial (nil) state of a register in kv pairs.
+// Register values are int64; the initial state is kept apart by a flag
+// wherever it matters, so this value is only a placeholder.
+type regRead struct {
+	key    string
+	k      int32
+	v      int64
+	absent bool
+}
+
+// rwRegister infers the rw-register dependency graph and its non-cycle
+// anomalies, following elle's src/elle/rw_register.clj:
+//   - writes are unique per key;
+//   - only a transaction's external reads (before it writes the key) and
+//     final writes of each key are visible to others (ext-reads,
+//     ext-writes); reading a non-final write is G1b, a failed one G1a;
+//   - version order: the initial state precedes every version
+//     (initial-state-version-graphs), and a transaction that externally
+//     read v1 and then wrote v2 puts v1 before v2 (wfr-version-graphs);
+//     a cyclic order is incompatible-version-order (cyclic-versions);
+//   - for every version edge v1 < v2: ww from the writer of v1 to the
+//     writer of v2, rw from each reader of v1 to the writer of v2; readers
+//     of the initial state get rw edges to the writers of the first
+//     versions (those with no other predecessor);
+//   - wr from the writer of a version to each transaction reading it.
+func (c *checker) rwRegister() error {
+	writer := map[kv]int32{}
+	final := map[kv]bool{} // versions: final writes of ok/info transactions
+	var versions []kv      // in first-write order, for determinism
+	lastWrite := map[int32]int64{}
+	for i := range c.txns {
+		t := &c.txns[i]
+		clear(lastWrite)
+		for _, m := range t.mops {
+			if m.F == checkers.MopRead {
+				if _, ok := m.Value.(int64); !ok && m.Value != nil {
+					return fmt.Errorf("op %d: read of %q has value %v, want an integer or null", t.op().Index, m.Key, m.Value)
+				}
+				continue
+			}
+			if m.F != checkers.MopWrite {
+				return fmt.Errorf("op %d: mop %q in an rw-register history", t.inv.Index, m.F)
+			}
+			v, ok := m.Value.(int64)
+			if !ok {
+				return fmt.Errorf("op %d: write to %q of %v, want an integer", t.inv.Index, m.Key, m.Value)
+			}
+			k := c.key(m.Key)
+			x := kv{k, v}
+			if w, dup := writer[x]; dup && w != int32(i) {
+				c.simple("duplicate-writes", []int32{w, int32(i)}, "%d was written to %q more than once (by #%d and #%d); rw-register needs unique writes", v, m.Key, c.txns[w].inv.Index, t.inv.Index)
+			} else if !dup {
+				writer[x] = int32(i)
+			}
+			lastWrite[k] = v
+		}
+		if t.typ == checkers.Fail {
+			continue
+		}
+		for k, v := range lastWrite {
+			x := kv{k, v}
+			if !final[x] {
+				final[x] = true
+				versions = append(versions, x)
+			}
+		}
+	}
+	// versions came from a map per transaction; order them by first writer
+	// and value so nothing depends on map iteration order.
+	sortKV(versions, writer)
+
+	type extRead struct {
+		t int32
+		regRead
+	}
+	readers := map[kv][]int32{}
+	readersInit := map[int32][]int32{}
+	vid := map[kv]int32{}
+	for i, x := range versions {
+		vid[x] = int32(i)
+	}
+	var vedges []edge // version graph over vid
+	preds := map[kv][]kv{}
+	for i := range c.txns {
+		t := &c.txns[i]
+		if t.typ != checkers.OK {
+			continue
+		}
+		type st struct {
+			known  bool
+			absent bool
+			v      int64
+			ext    *regRead // external read, if the key was read before written
+			wrote  bool
+		}
+		keys := map[int32]*st{}
+		var order []int32
+		bad := false
+		for _, m := range t.mops {
+			k := c.key(m.Key)
+			s := keys[k]
+			if s == nil {
+				s = &st{}
+				keys[k] = s
+				order = append(order, k)
+			}
+			if m.F == checkers.MopWrite {
+				s.known, s.absent, s.v, s.wrote = true, false, m.Value.(int64), true
+				continue
+			}
+			rv, isVal := m.Value.(int64)
+			if s.known && !bad && (s.absent != !isVal || isVal && rv != s.v) {
+				bad = true
+				want := "absent"
+				if !s.absent {
+					want = fmt.Sprint(s.v)
+				}
+				c.simple("internal", []int32{int32(i)}, "#%d read %q = %s, but its own earlier reads and writes imply %s", t.op().Index, m.Key, checkers.FormatValue(m.Value), want)
+			}
+			if !s.known {
+				s.ext = &regRead{key: m.Key, k: k, v: rv, absent: !isVal}
+			}
+			s.known, s.absent, s.v = true, !isVal, rv
+		}
+		for _, k := range order {
+			s := keys[k]
+			if s.ext == nil {
+				continue
+			}
+			r := s.ext
+			if r.absent {
+				readersInit[k] = append(readersInit[k], int32(i))
+			} else {
+				x := kv{k, r.v}
+				w, ok := writer[x]
+				switch {
+				case !ok:
+					c.simple("garbage-read", []int32{int32(i)}, "#%d read %q = %d, which no transaction wrote", t.op().Index, r.key, r.v)
+				case c.txns[w].typ == checkers.Fail:
+					c.simple("G1a", []int32{int32(i), w}, "#%d read %q = %d, written by #%d, which failed", t.op().Index, r.key, r.v, c.txns[w].op().Index)
+				case !final[x] && w != int32(i):
+					c.simple("G1b", []int32{int32(i), w}, "#%d read %q = %d, an intermediate write of #%d, which wrote %q again later", t.op().Index, r.key, r.v, c.txns[w].op().Index, r.key)
+				default:
+					readers[x] = append(readers[x], int32(i))
+					c.edge(w, int32(i), kWR)
+				}
+			}
+			// Writes follow reads: v1 (read) < v2 (final write).
+			if s.wrote && !r.absent && final[kv{k, r.v}] && r.v != s.v {
+				a, b := kv{k, r.v}, kv{k, s.v}
+				vedges = append(vedges, edge{vid[a], vid[b], 1})
+				preds[b] = append(preds[b], a)
+			}
+		}
+	}
+
+	// Cyclic version orders.
+	vg := buildGraph(len(versions), vedges)
+	_, vcomps := vg.sccs(1)
+	for _, comp := range vcomps {
+		var ts []int32
+		var vals []int64
+		for _, id := range comp {
+			ts = append(ts, writer[versions[id]])
+			vals = append(vals, versions[id].v)
+		}
+		k := versions[comp[0]].k
+		c.simple("incompatible-version-order", ts, "the versions %s of %q form a cycle: each was read by a transaction that then wrote the next", formatList(vals), c.keyName[k])
+	}
+
+	// ww and rw edges from the version order.
+	hasPred := map[kv]bool{}
+	for v1 := int32(0); int(v1) < vg.n(); v1++ {
+		a := versions[v1]
+		for i := vg.off[v1]; i < vg.off[v1+1]; i++ {
+			b := versions[vg.to[i]]
+			hasPred[b] = true
+			wb := writer[b]
+			c.edge(writer[a], wb, kWW)
+			for _, r := range readers[a] {
+				c.edge(r, wb, kRW)
+			}
+		}
+	}
+	for _, x := range versions {
+		if hasPred[x] {
+			continue
+		}
+		for _, r := range readersInit[x.k] {
+			c.edge(r, writer[x], kRW)
+		}
+	}
+
+	extReadOf := func(t int32, key string) (int64, bool, bool) {
+		for _, m := range c.txns[t].mops {
+			if m.Key != key {
+				continue
+			}
+			if m.F == checkers.MopWrite {
+				return 0, false, false
+			}
+			v, isVal := m.Value.(int64)
+			return v, !isVal, true
+		}
+		return 0, false, false
+	}
+	c.explain = func(a, b int32, k uint8, an, bn string) string {
+		for _, m := range c.txns[b].mops {
+			key := c.key(m.Key)
+			switch {
+			case k == kWR && m.F == checkers.MopRead:
+				if v, absent, ok := extReadOf(b, m.Key); ok && !absent && writer[kv{key, v}] == a {
+					return fmt.Sprintf("%s read %s's write of %d to %q", bn, an, v, m.Key)
+				}
+			case (k == kWW || k == kRW) && m.F == checkers.MopWrite:
+				x := kv{key, m.Value.(int64)}
+				if !final[x] {
+					continue
+				}
+				for _, p := range preds[x] {
+					if k == kWW && writer[p] == a {
+						return fmt.Sprintf("%s read %s's write of %d to %q and then overwrote it with %d", bn, an, p.v, m.Key, x.v)
+					}
+					if v, absent, ok := extReadOf(a, m.Key); k == kRW && ok && !absent && v == p.v {
+						return fmt.Sprintf("%s read %q = %d, which %s overwrote with %d", an, m.Key, p.v, bn, x.v)
+					}
+				}
+				if _, absent, ok := extReadOf(a, m.Key); k == kRW && ok && absent && !hasPred[x] {
+					return fmt.Sprintf("%s read %q as absent (the initial state), which %s's write of %d follows", an, m.Key, bn, x.v)
+				}
+			}
+		}
+		return ""
+	}
+	return nil
+}
+
+// sortKV orders versions by (writer, key, value).
+func sortKV(xs []kv, writer map[kv]int32) {
+	slices.SortFunc(xs, func(a, b kv) int {
+		if wa, wb := writer[a], writer[b]; wa != wb {
+			return int(wa - wb)
+		}
+		if a.k != b.k {
+			return int(a.k - b.k)
+		}
+		switch {
+		case a.v < b.v:
+			return -1
+		case a.v > b.v:
+			return 1
+		}
+		return 0
+	})
+}
