@@ -128,6 +128,7 @@ type txn struct {
 	inv, comp checkers.Op
 	typ       checkers.Type  // OK, Fail or Info (never completed counts as Info)
 	mops      []checkers.Mop // the completion's mops if OK, else the invoke's
+	keys      []int32        // interned key of each mop
 }
 
 // op is the history entry that best represents t in reports.
@@ -172,6 +173,7 @@ func newChecker(h checkers.History, opts Options) (*checker, error) {
 		return nil, err
 	}
 	hasAppend, hasWrite := false, false
+	c.txns = make([]txn, 0, len(pairs))
 	for _, p := range pairs {
 		if p.Invoke.F != checkers.FTxn {
 			continue
@@ -186,7 +188,9 @@ func newChecker(h checkers.History, opts Options) (*checker, error) {
 			return nil, fmt.Errorf("op %d: txn value of type %T, want []Mop", src.Index, src.Value)
 		}
 		t.mops = mops
-		for _, m := range mops {
+		t.keys = make([]int32, len(mops))
+		for i, m := range mops {
+			t.keys[i] = c.key(m.Key)
 			switch m.F {
 			case checkers.MopAppend:
 				hasAppend = true

@@ -29,15 +29,18 @@ const none int32 = -1
 //   - rw: T1 read the state just before T2's append (rw-mop-deps);
 //   - G1a, G1b, internal as in g1a-cases, g1b-cases, op-int-case and
 //     op-future-read-case.
+//
+// Every read that is a prefix of its key's longest read holds only elements
+// of that longest read, so per-element checks (garbage, G1a) run once per
+// element of the longest reads and of the reads that are not prefixes.
 func (c *checker) listAppend() error {
 	writer := map[kv]int32{}
 	intermediate := map[kv]bool{}
-	lastAppend := map[int32]int64{}
 	// Pass 1: who appended what, duplicates, intermediate appends.
 	for i := range c.txns {
 		t := &c.txns[i]
-		clear(lastAppend)
-		for _, m := range t.mops {
+		for mi, m := range t.mops {
+			k := t.keys[mi]
 			if m.F == checkers.MopRead {
 				if m.Value != nil {
 					if _, ok := m.Value.([]int64); !ok {
@@ -50,17 +53,19 @@ func (c *checker) listAppend() error {
 			if !ok {
 				return fmt.Errorf("op %d: append to %q of %v, want an integer", t.inv.Index, m.Key, m.Value)
 			}
-			k := c.key(m.Key)
 			x := kv{k, v}
 			if w, dup := writer[x]; dup {
 				c.simple("duplicate-appends", []int32{w, int32(i)}, "%d was appended to %q more than once (by #%d and #%d); list-append needs unique appends", v, m.Key, c.txns[w].inv.Index, t.inv.Index)
 			} else {
 				writer[x] = int32(i)
 			}
-			if prev, ok := lastAppend[k]; ok {
-				intermediate[kv{k, prev}] = true
+			// An earlier append to k in this transaction is intermediate.
+			for j := mi - 1; j >= 0; j-- {
+				if t.keys[j] == k && t.mops[j].F == checkers.MopAppend {
+					intermediate[kv{k, t.mops[j].Value.(int64)}] = true
+					break
+				}
 			}
-			lastAppend[k] = v
 		}
 	}
 	writerOf := func(x kv) int32 {
@@ -71,42 +76,36 @@ func (c *checker) listAppend() error {
 	}
 
 	// Pass 2: reads of ok transactions.
+	nk := len(c.keyName)
 	readers := map[kv][]int32{}
-	readersInit := map[int32][]int32{}
-	longest := map[int32][]int64{}
-	lastReader := map[int32]int32{} // key -> ok reader invoked last
+	readersInit := make([][]int32, nk)
+	longest := make([][]int64, nk)
+	longestBy := make([]int32, nk)
+	lastReader := make([]int32, nk) // the ok reader of each key invoked last
+	for k := range lastReader {
+		lastReader[k] = none
+	}
 	for i := range c.txns {
 		t := &c.txns[i]
 		if t.typ != checkers.OK {
 			continue
 		}
 		c.internalListAppend(int32(i), writer)
-		for _, m := range t.mops {
+		for mi, m := range t.mops {
 			if m.F != checkers.MopRead {
 				continue
 			}
-			k := c.key(m.Key)
+			k := t.keys[mi]
 			r, _ := m.Value.([]int64)
-			if lr, ok := lastReader[k]; !ok || c.txns[lr].inv.Time < t.inv.Time {
+			if lr := lastReader[k]; lr == none || c.txns[lr].inv.Time < t.inv.Time {
 				lastReader[k] = int32(i)
 			}
 			if len(r) > len(longest[k]) {
-				longest[k] = r
+				longest[k], longestBy[k] = r, int32(i)
 			}
 			if len(r) == 0 {
 				readersInit[k] = append(readersInit[k], int32(i))
 				continue
-			}
-			for _, e := range r {
-				w := writerOf(kv{k, e})
-				if w == none {
-					c.simple("garbage-read", []int32{int32(i)}, "#%d read %d in %q, which no transaction appended", t.op().Index, e, m.Key)
-					break
-				}
-				if c.txns[w].typ == checkers.Fail {
-					c.simple("G1a", []int32{int32(i), w}, "#%d read %q = %s, including %d appended by #%d, which failed", t.op().Index, m.Key, formatList(r), e, c.txns[w].op().Index)
-					break
-				}
 			}
 			last := kv{k, r[len(r)-1]}
 			w := writerOf(last)
@@ -120,44 +119,63 @@ func (c *checker) listAppend() error {
 		}
 	}
 
+	// checkElements reports garbage and aborted (G1a) elements of one read.
+	checkElements := func(reader int32, key string, k int32, r []int64) {
+		for _, e := range r {
+			w := writerOf(kv{k, e})
+			if w == none {
+				c.simple("garbage-read", []int32{reader}, "#%d read %d in %q, which no transaction appended", c.txns[reader].op().Index, e, key)
+				return
+			}
+			if c.txns[w].typ == checkers.Fail {
+				c.simple("G1a", []int32{reader, w}, "#%d read %q = %s, including %d appended by #%d, which failed", c.txns[reader].op().Index, key, formatList(r), e, c.txns[w].op().Index)
+				return
+			}
+		}
+	}
+
 	// Version orders: position of each element in its key's longest read.
 	pos := map[kv]int{}
-	keys := make([]int32, 0, len(longest))
-	for k := range longest {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for i, e := range longest[k] {
+	for k := int32(0); int(k) < nk; k++ {
+		l := longest[k]
+		if len(l) == 0 {
+			continue
+		}
+		checkElements(longestBy[k], c.keyName[k], k, l)
+		for i, e := range l {
 			if _, dup := pos[kv{k, e}]; dup {
-				c.simple("duplicate-elements", nil, "the longest read of %q, %s, contains %d twice", c.keyName[k], formatList(longest[k]), e)
+				c.simple("duplicate-elements", []int32{longestBy[k]}, "#%d read %q = %s, which contains %d twice", c.txns[longestBy[k]].op().Index, c.keyName[k], formatList(l), e)
 				continue
 			}
 			pos[kv{k, e}] = i
 		}
 	}
-	reported := map[int32]bool{}
+	reported := make([]bool, nk)
 	for i := range c.txns {
 		t := &c.txns[i]
 		if t.typ != checkers.OK {
 			continue
 		}
-		for _, m := range t.mops {
+		for mi, m := range t.mops {
 			r, _ := m.Value.([]int64)
 			if m.F != checkers.MopRead || len(r) == 0 {
 				continue
 			}
-			k := c.key(m.Key)
+			k := t.keys[mi]
 			l := longest[k]
-			if !reported[k] && !slices.Equal(r, l[:min(len(r), len(l))]) {
+			if slices.Equal(r, l[:min(len(r), len(l))]) {
+				continue
+			}
+			checkElements(int32(i), m.Key, k, r)
+			if !reported[k] {
 				reported[k] = true
-				c.simple("incompatible-order", []int32{int32(i)}, "#%d read %q = %s, which is not a prefix of %s, read elsewhere: no single order of appends explains both", t.op().Index, m.Key, formatList(r), formatList(l))
+				c.simple("incompatible-order", []int32{int32(i), longestBy[k]}, "#%d read %q = %s, which is not a prefix of %s, read by #%d: no single order of appends explains both", t.op().Index, m.Key, formatList(r), formatList(l), c.txns[longestBy[k]].op().Index)
 			}
 		}
 	}
 
 	// prev returns the element appended just before x in version order, or
-	// (-1, false) when x follows the initial empty state.
+	// false when x follows the initial empty state.
 	prev := func(x kv) (int64, bool) {
 		l := longest[x.k]
 		i, ok := pos[x]
@@ -176,11 +194,11 @@ func (c *checker) listAppend() error {
 		if t.typ == checkers.Fail {
 			continue
 		}
-		for _, m := range t.mops {
+		for mi, m := range t.mops {
 			if m.F != checkers.MopAppend {
 				continue
 			}
-			x := kv{c.key(m.Key), m.Value.(int64)}
+			x := kv{t.keys[mi], m.Value.(int64)}
 			var rs []int32
 			if pv, ok := prev(x); ok {
 				if w := writerOf(kv{x.k, pv}); w != none && c.txns[w].typ != checkers.Fail {
@@ -194,7 +212,7 @@ func (c *checker) listAppend() error {
 				c.edge(r, int32(i), kRW)
 			}
 			if _, seen := pos[x]; !seen && t.typ == checkers.OK {
-				if lr, ok := lastReader[x.k]; ok && c.txns[lr].inv.Time > t.comp.Time {
+				if lr := lastReader[x.k]; lr != none && c.txns[lr].inv.Time > t.comp.Time {
 					c.simple("lost-write", []int32{int32(i), lr}, "#%d's append of %d to %q was acknowledged, but #%d, invoked later, read %q without it, and no read ever saw it", t.op().Index, x.v, m.Key, c.txns[lr].op().Index, m.Key)
 				}
 			}
@@ -202,8 +220,9 @@ func (c *checker) listAppend() error {
 	}
 
 	c.explain = func(a, b int32, k uint8, an, bn string) string {
-		for _, m := range c.txns[b].mops {
-			key := c.key(m.Key)
+		tb := &c.txns[b]
+		for mi, m := range tb.mops {
+			key := tb.keys[mi]
 			switch {
 			case k == kWR && m.F == checkers.MopRead:
 				r, _ := m.Value.([]int64)
@@ -252,55 +271,81 @@ func readOf(mops []checkers.Mop, key string, last int64, nonEmpty bool) ([]int64
 // op-int-case and op-future-read-case): a read must equal the previous read
 // of the key plus the appends since, or end with the appends since when the
 // key was not read before; and a read must not contain an append the
-// transaction only makes later.
+// transaction makes only later. It scans the transaction's mops directly, so
+// it allocates nothing for the common small transaction.
 func (c *checker) internalListAppend(i int32, writer map[kv]int32) {
 	t := &c.txns[i]
-	type state struct {
-		read   bool
-		base   []int64
-		suffix []int64
-	}
-	var st map[string]*state
 	for mi, m := range t.mops {
-		if st == nil {
-			st = map[string]*state{}
-		}
-		s := st[m.Key]
-		if s == nil {
-			s = &state{}
-			st[m.Key] = s
-		}
-		if m.F == checkers.MopAppend {
-			s.suffix = append(s.suffix, m.Value.(int64))
+		if m.F != checkers.MopRead {
 			continue
 		}
+		k := t.keys[mi]
 		r, _ := m.Value.([]int64)
-		var bad bool
-		var want string
-		if s.read {
-			exp := append(slices.Clone(s.base), s.suffix...)
-			bad, want = !slices.Equal(exp, r), formatList(exp)
-		} else if len(s.suffix) > 0 {
-			n := len(s.suffix)
-			bad = len(r) < n || !slices.Equal(r[len(r)-n:], s.suffix)
-			want = "[... " + formatList(s.suffix)[1:]
-		}
-		if bad {
-			c.simple("internal", []int32{i}, "#%d read %q = %s, but its own earlier reads and appends imply %s", t.op().Index, m.Key, formatList(r), want)
-			return
-		}
-		k := c.key(m.Key)
-		for _, e := range r {
-			if w, ok := writer[kv{k, e}]; !ok || w != i {
+		// Walk back to the previous read of k, collecting appends since.
+		var prevRead []int64
+		hasPrev := false
+		nApp := 0
+		for j := mi - 1; j >= 0; j-- {
+			if t.keys[j] != k {
 				continue
 			}
-			if !slices.Contains(s.suffix, e) && !slices.Contains(s.base, e) {
-				// Appended by this transaction, but not yet.
-				invariants.Assert(mi < len(t.mops), "mop index")
-				c.simple("internal", []int32{i}, "#%d read %q = %s, containing %d, which it appends only later", t.op().Index, m.Key, formatList(r), e)
+			if t.mops[j].F == checkers.MopRead {
+				prevRead, _ = t.mops[j].Value.([]int64)
+				hasPrev = true
+				break
+			}
+			nApp++
+		}
+		if hasPrev || nApp > 0 {
+			// Expected: prevRead (if any) then the appends since, in order.
+			want := nApp
+			if hasPrev {
+				want += len(prevRead)
+			}
+			bad := len(r) < want || hasPrev && len(r) != want
+			if !bad {
+				base := len(r) - nApp
+				if hasPrev && !slices.Equal(r[:len(prevRead)], prevRead) {
+					bad = true
+				}
+				n := 0
+				for j := 0; j < mi && !bad; j++ {
+					if t.keys[j] != k || t.mops[j].F != checkers.MopAppend || !after(t, j, mi, k) {
+						continue
+					}
+					if r[base+n] != t.mops[j].Value.(int64) {
+						bad = true
+					}
+					n++
+				}
+				invariants.Assert(bad || n == nApp, "internal: counted %d appends, want %d", n, nApp)
+			}
+			if bad {
+				c.simple("internal", []int32{i}, "#%d read %q = %s, which disagrees with its own earlier reads and appends of %q", t.op().Index, m.Key, formatList(r), m.Key)
 				return
 			}
 		}
-		s.read, s.base, s.suffix = true, r, nil
+		// Future read: r holds a value this transaction appends later.
+		for j := mi + 1; j < len(t.mops); j++ {
+			if t.keys[j] != k || t.mops[j].F != checkers.MopAppend {
+				continue
+			}
+			v := t.mops[j].Value.(int64)
+			if slices.Contains(r, v) && writer[kv{k, v}] == i {
+				c.simple("internal", []int32{i}, "#%d read %q = %s, containing %d, which it appends only later", t.op().Index, m.Key, formatList(r), v)
+				return
+			}
+		}
 	}
+}
+
+// after reports whether mop j of t comes after the last read of k before
+// mop end.
+func after(t *txn, j, end int, k int32) bool {
+	for x := j + 1; x < end; x++ {
+		if t.keys[x] == k && t.mops[x].F == checkers.MopRead {
+			return false
+		}
+	}
+	return true
 }
