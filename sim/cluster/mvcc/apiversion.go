@@ -1,0 +1,125 @@
+package mvcc
+
+import (
+	"fmt"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+)
+
+// Key modes of API V2 (components/api_version/src/api_v2.rs).
+const (
+	rawKeyPrefix     = 'r'
+	txnKeyPrefix     = 'x'
+	tidbMetaPrefix   = 'm'
+	tidbTablePrefix  = 't'
+	keyspacePrefixLn = 4 // mode byte + 3-byte keyspace id
+)
+
+type keyMode int
+
+const (
+	modeUnknown keyMode = iota
+	modeRaw
+	modeTxn
+	modeTiDB
+)
+
+func parseKeyMode(k []byte) keyMode {
+	if len(k) == 0 {
+		return modeUnknown
+	}
+	switch k[0] {
+	case rawKeyPrefix:
+		return modeRaw
+	case txnKeyPrefix:
+		return modeTxn
+	case tidbMetaPrefix, tidbTablePrefix:
+		return modeTiDB
+	}
+	return modeUnknown
+}
+
+// parseRangeMode is ApiV2::parse_range_mode: both ends must be non-empty and
+// in the same mode (or end = [mode+1]).
+func parseRangeMode(start, end []byte) keyMode {
+	if len(start) > 0 && len(end) > 0 && (start[0] == end[0] || (len(end) == 1 && end[0] == start[0]+1)) {
+		return parseKeyMode(start)
+	}
+	return modeUnknown
+}
+
+func apiVersionOf(ctx *kvrpcpb.Context) kvrpcpb.APIVersion {
+	if ctx == nil {
+		return kvrpcpb.APIVersion_V1
+	}
+	return ctx.ApiVersion
+}
+
+// checkAPIVersion is Storage::check_api_version (src/storage/mod.rs). It
+// returns "" when the request is allowed, else TiKV's error message.
+func (e *Engine) checkAPIVersion(ctx *kvrpcpb.Context, raw bool, keys [][]byte) string {
+	st, rq := e.cfg.APIVersion, apiVersionOf(ctx)
+	want := modeTxn
+	if raw {
+		want = modeRaw
+	}
+	switch {
+	case st == kvrpcpb.APIVersion_V1 && rq == kvrpcpb.APIVersion_V1:
+		return ""
+	case st == kvrpcpb.APIVersion_V1TTL && rq == kvrpcpb.APIVersion_V1 && raw:
+		return ""
+	case st == kvrpcpb.APIVersion_V2 && rq == kvrpcpb.APIVersion_V1 && !raw:
+		want = modeTiDB
+	case st == kvrpcpb.APIVersion_V2 && rq == kvrpcpb.APIVersion_V2:
+	default:
+		return fmt.Sprintf("Api version in request does not match with TiKV storage, storage: %v, request: %v", st, rq)
+	}
+	for _, k := range keys {
+		if parseKeyMode(k) != want {
+			return fmt.Sprintf("Key mode mismatched with the request mode, storage: %v, key: %X", st, k)
+		}
+	}
+	return ""
+}
+
+// checkAPIRange is Storage::check_api_version_ranges.
+func (e *Engine) checkAPIRange(ctx *kvrpcpb.Context, raw bool, start, end []byte) string {
+	st, rq := e.cfg.APIVersion, apiVersionOf(ctx)
+	want := modeTxn
+	if raw {
+		want = modeRaw
+	}
+	switch {
+	case st == kvrpcpb.APIVersion_V1 && rq == kvrpcpb.APIVersion_V1:
+		return ""
+	case st == kvrpcpb.APIVersion_V1TTL && rq == kvrpcpb.APIVersion_V1 && raw:
+		return ""
+	case st == kvrpcpb.APIVersion_V2 && rq == kvrpcpb.APIVersion_V1 && !raw:
+		want = modeTiDB
+	case st == kvrpcpb.APIVersion_V2 && rq == kvrpcpb.APIVersion_V2:
+	default:
+		return fmt.Sprintf("Api version in request does not match with TiKV storage, storage: %v, request: %v", st, rq)
+	}
+	if parseRangeMode(start, end) != want {
+		return fmt.Sprintf("Key mode mismatched with the request mode, storage: %v, range: (%X, %X)", st, start, end)
+	}
+	return ""
+}
+
+func (e *Engine) checkTxnKeys(ctx *kvrpcpb.Context, keys ...[]byte) *kvrpcpb.KeyError {
+	if msg := e.checkAPIVersion(ctx, false, keys); msg != "" {
+		return errAbort("%s", msg)
+	}
+	return nil
+}
+
+// checkTxnRange checks a scan range; for a reverse scan the ends swap roles.
+func (e *Engine) checkTxnRange(ctx *kvrpcpb.Context, start, end []byte, reverse bool) *kvrpcpb.KeyError {
+	if reverse {
+		start, end = end, start
+	}
+	if msg := e.checkAPIRange(ctx, false, start, end); msg != "" {
+		return errAbort("%s", msg)
+	}
+	return nil
+}

@@ -1,0 +1,435 @@
+package mvcc
+
+import (
+	"bytes"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/btree"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvsim/tikvsim/internal/invariants"
+)
+
+// Config holds an Engine's settings. The zero value is TiKV's defaults with
+// storage API version V1.
+type Config struct {
+	// APIVersion is the storage's storage.api-version (V1, V1TTL or V2).
+	APIVersion kvrpcpb.APIVersion
+	// DisableInMemoryPessimisticLocks writes pessimistic locks to the lock CF
+	// (surviving restarts) instead of keeping them in memory, i.e. TiKV with
+	// pessimistic-txn.in-memory = false.
+	DisableInMemoryPessimisticLocks bool
+	// WaitForLockTimeout caps a PessimisticLock wait (TiKV
+	// pessimistic-txn.wait-for-lock-timeout, default 1 s).
+	WaitForLockTimeout time.Duration
+	// WakeUpDelay is pessimistic-txn.wake-up-delay-duration (default 20 ms).
+	WakeUpDelay time.Duration
+}
+
+const (
+	defaultWaitForLockTimeout = time.Second
+	defaultWakeUpDelay        = 20 * time.Millisecond
+	maxTS                     = math.MaxUint64
+)
+
+// Engine is one fake TiKV store's storage: MVCC data, the concurrency
+// manager and the lock wait queues. All methods are safe for concurrent use.
+type Engine struct {
+	mu  sync.Mutex
+	cfg Config
+	st  *store
+	raw map[string]*btree.BTreeG[rawItem]
+
+	// Concurrency manager (components/concurrency_manager).
+	maxTS    uint64
+	memLocks *btree.BTreeG[kvItem]
+
+	// Lock waiting (lock_manager).
+	waiters   *waitTable
+	nextToken uint64
+	ready     []readyItem
+}
+
+// New returns an empty engine.
+func New(cfg Config) *Engine {
+	if cfg.WaitForLockTimeout <= 0 {
+		cfg.WaitForLockTimeout = defaultWaitForLockTimeout
+	}
+	if cfg.WakeUpDelay <= 0 {
+		cfg.WakeUpDelay = defaultWakeUpDelay
+	}
+	e := &Engine{cfg: cfg, st: newStore()}
+	e.raw = map[string]*btree.BTreeG[rawItem]{}
+	e.resetVolatile()
+	return e
+}
+
+func (e *Engine) resetVolatile() {
+	e.maxTS = 0
+	e.memLocks = btree.NewG(btreeDegree, itemLess)
+	e.waiters = newWaitTable()
+	e.ready = nil
+}
+
+// Restart simulates a TiKV process restart. Everything applied to the column
+// families survives. Lost: in-memory pessimistic locks, max_ts (back to 0
+// until the cluster layer calls SetMaxTS with a PD timestamp), the memory
+// lock table, every lock waiter, the deadlock detector's wait-for graph, and
+// undelivered wake-ups. It returns the tokens of the waiters that were
+// dropped, sorted; the caller fails those requests as a lost connection
+// would.
+func (e *Engine) Restart() []uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var dropped []uint64
+	for tok := range e.waiters.byToken {
+		dropped = append(dropped, tok)
+	}
+	sort.Slice(dropped, func(i, j int) bool { return dropped[i] < dropped[j] })
+	var del [][]byte
+	e.st.lock.Ascend(func(it kvItem) bool {
+		if it.lock.InMemory {
+			del = append(del, it.key)
+		}
+		return true
+	})
+	for _, k := range del {
+		e.st.lock.Delete(kvItem{key: k})
+	}
+	e.resetVolatile()
+	invariants.Assert(e.waiters.count() == 0, "waiters survive restart")
+	return dropped
+}
+
+// SetMaxTS raises max_ts to ts (never lowers it). The cluster layer calls it
+// with a fresh PD TSO after a leader change or restart, as TiKV's pd worker
+// does before marking max_ts synced.
+func (e *Engine) SetMaxTS(ts uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.updateMaxTS(ts)
+}
+
+// MaxTS returns the concurrency manager's max_ts.
+func (e *Engine) MaxTS() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.maxTS
+}
+
+// updateMaxTS mirrors ConcurrencyManager::update_max_ts: u64::MAX is ignored.
+func (e *Engine) updateMaxTS(ts uint64) {
+	if ts == maxTS {
+		return
+	}
+	if ts > e.maxTS {
+		e.maxTS = ts
+	}
+}
+
+// ---- reads -----------------------------------------------------------------
+
+// readCtx carries the per-request read options of kvrpcpb.Context.
+type readCtx struct {
+	ts       uint64
+	bypass   []uint64 // resolved_locks
+	access   []uint64 // committed_locks
+	isolated bool     // RC reads ignore locks
+}
+
+func newReadCtx(ctx *kvrpcpb.Context, ts uint64) readCtx {
+	rc := readCtx{ts: ts}
+	if ctx != nil {
+		rc.bypass = ctx.ResolvedLocks
+		rc.access = ctx.CommittedLocks
+		rc.isolated = ctx.IsolationLevel == kvrpcpb.IsolationLevel_RC || ctx.IsolationLevel == kvrpcpb.IsolationLevel_RCCheckTS
+	}
+	return rc
+}
+
+func containsTS(list []uint64, ts uint64) bool {
+	for _, t := range list {
+		if t == ts {
+			return true
+		}
+	}
+	return false
+}
+
+// lockBlocksRead is Lock::check_ts_conflict for SI reads
+// (components/txn_types/src/lock.rs). It returns (blocks, readLockValue).
+func lockBlocksRead(l *Lock, rawKey []byte, rc readCtx) (bool, bool) {
+	if rc.isolated {
+		return false, false
+	}
+	if l.StartTS > rc.ts || l.Type == LockLock || l.Type == LockPessimistic {
+		return false, false
+	}
+	if containsTS(rc.bypass, l.StartTS) {
+		return false, false
+	}
+	if containsTS(rc.access, l.StartTS) {
+		return false, true
+	}
+	if rc.ts == maxTS && bytes.Equal(rawKey, l.Primary) && !l.UseAsyncCommit && !l.UseOnePC {
+		// A point get at ts=max reads the latest committed version of a
+		// primary (tikv#18095 keeps async/1PC locks blocking).
+		return false, false
+	}
+	if l.MinCommitTS > rc.ts {
+		return false, false
+	}
+	return true, false
+}
+
+// lockValue reads the value a lock would commit (for committed_locks reads).
+func (s *store) lockValue(enc []byte, l *Lock) ([]byte, bool) {
+	switch l.Type {
+	case LockPut:
+		if l.HasValue {
+			return l.ShortValue, true
+		}
+		return s.getValue(enc, l.StartTS)
+	default:
+		return nil, false
+	}
+}
+
+// checkLocks checks the CF lock and the memory lock of a key for a read.
+// It returns a key error, or a value to use instead of MVCC data.
+func (e *Engine) checkReadLocks(s *store, enc, rawKey []byte, rc readCtx) (*kvrpcpb.KeyError, []byte, bool, bool) {
+	for _, l := range []*Lock{e.memLock(enc), s.getLock(enc)} {
+		if l == nil {
+			continue
+		}
+		blocks, useValue := lockBlocksRead(l, rawKey, rc)
+		if blocks {
+			return errLocked(l, rawKey), nil, false, false
+		}
+		if useValue {
+			v, ok := s.lockValue(enc, l)
+			return nil, v, ok, true
+		}
+	}
+	return nil, nil, false, false
+}
+
+func (e *Engine) memLock(enc []byte) *Lock {
+	it, ok := e.memLocks.Get(kvItem{key: enc})
+	if !ok {
+		return nil
+	}
+	return it.lock
+}
+
+// getValueAt reads the newest visible value of a key at ts. Lock and
+// Rollback records are skipped (point_getter.rs).
+func (s *store) getValueAt(enc []byte, ts uint64) (val []byte, commitTS uint64, found bool) {
+	s.versions(enc, ts, func(cts uint64, w *Write) bool {
+		switch w.Type {
+		case WritePut:
+			if w.HasValue {
+				val = w.ShortValue
+			} else {
+				v, ok := s.getValue(enc, w.StartTS)
+				invariants.Assert(ok, "default CF value missing for %x@%d", enc, w.StartTS)
+				val = v
+			}
+			commitTS, found = cts, true
+			return false
+		case WriteDelete:
+			return false
+		default:
+			return true
+		}
+	})
+	return val, commitTS, found
+}
+
+// pointGet reads one key under SI at rc.ts.
+func (e *Engine) pointGet(s *store, rawKey []byte, rc readCtx) ([]byte, uint64, bool, *kvrpcpb.KeyError) {
+	enc := EncodeKey(rawKey)
+	kerr, v, ok, fromLock := e.checkReadLocks(s, enc, rawKey, rc)
+	if kerr != nil {
+		return nil, 0, false, kerr
+	}
+	if fromLock {
+		return v, 0, ok, nil
+	}
+	val, cts, found := s.getValueAt(enc, rc.ts)
+	return val, cts, found, nil
+}
+
+// Get is KvGet (src/storage/mod.rs Storage::get): bumps max_ts to the read
+// ts, then reads the key, answering KeyIsLocked for a blocking lock.
+func (e *Engine) Get(req *kvrpcpb.GetRequest) *kvrpcpb.GetResponse {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	resp := &kvrpcpb.GetResponse{}
+	if kerr := e.checkTxnKeys(req.GetContext(), req.GetKey()); kerr != nil {
+		resp.Error = kerr
+		return resp
+	}
+	e.updateMaxTS(req.GetVersion())
+	v, cts, found, kerr := e.pointGet(e.st, req.GetKey(), newReadCtx(req.GetContext(), req.GetVersion()))
+	if kerr != nil {
+		resp.Error = kerr
+		return resp
+	}
+	resp.NotFound = !found
+	if found {
+		resp.Value = append([]byte{}, v...)
+		if req.GetNeedCommitTs() {
+			resp.CommitTs = cts
+		}
+	}
+	return resp
+}
+
+// BatchGet is KvBatchGet: found keys are returned as pairs; a key blocked by
+// a lock is returned as a pair carrying the error; missing keys are omitted.
+func (e *Engine) BatchGet(req *kvrpcpb.BatchGetRequest) *kvrpcpb.BatchGetResponse {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	resp := &kvrpcpb.BatchGetResponse{}
+	if kerr := e.checkTxnKeys(req.GetContext(), req.GetKeys()...); kerr != nil {
+		resp.Error = kerr
+		return resp
+	}
+	e.updateMaxTS(req.GetVersion())
+	rc := newReadCtx(req.GetContext(), req.GetVersion())
+	for _, k := range req.GetKeys() {
+		v, cts, found, kerr := e.pointGet(e.st, k, rc)
+		switch {
+		case kerr != nil:
+			resp.Pairs = append(resp.Pairs, &kvrpcpb.KvPair{Key: append([]byte(nil), k...), Error: kerr})
+		case found:
+			p := &kvrpcpb.KvPair{Key: append([]byte(nil), k...), Value: append([]byte{}, v...)}
+			if req.GetNeedCommitTs() {
+				p.CommitTs = cts
+			}
+			resp.Pairs = append(resp.Pairs, p)
+		}
+	}
+	return resp
+}
+
+// Scan is KvScan (mvcc/reader/scanner). Forward scans cover
+// [start_key, end_key); reverse scans cover [end_key, start_key) in
+// descending order. An empty end_key is unbounded. A locked key yields a
+// pair with its error, which counts against the limit. An inverted range
+// returns nothing.
+func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	resp := &kvrpcpb.ScanResponse{}
+	if kerr := e.checkTxnRange(req.GetContext(), req.GetStartKey(), req.GetEndKey(), req.GetReverse()); kerr != nil {
+		resp.Error = kerr
+		return resp
+	}
+	e.updateMaxTS(req.GetVersion())
+	rc := newReadCtx(req.GetContext(), req.GetVersion())
+	limit := int(req.GetLimit())
+	step := int(req.GetSampleStep())
+	n := 0
+	e.scanKeys(e.st, req.GetStartKey(), req.GetEndKey(), req.GetReverse(), func(raw []byte) bool {
+		if limit > 0 && len(resp.Pairs) >= limit {
+			return false
+		}
+		enc := EncodeKey(raw)
+		var kerr *kvrpcpb.KeyError
+		var v []byte
+		var found, fromLock bool
+		if step <= 1 {
+			kerr, v, found, fromLock = e.checkReadLocks(e.st, enc, raw, rc)
+		}
+		if kerr != nil {
+			resp.Pairs = append(resp.Pairs, &kvrpcpb.KvPair{Key: raw, Error: kerr})
+			return true
+		}
+		if !fromLock {
+			v, _, found = e.st.getValueAt(enc, rc.ts)
+		}
+		if !found {
+			return true
+		}
+		n++
+		if step > 1 && (n-1)%step != 0 {
+			return true
+		}
+		p := &kvrpcpb.KvPair{Key: raw}
+		if !req.GetKeyOnly() {
+			p.Value = append([]byte{}, v...)
+		}
+		resp.Pairs = append(resp.Pairs, p)
+		return true
+	})
+	invariants.Assert(limit == 0 || len(resp.Pairs) <= limit, "scan returned %d > limit %d", len(resp.Pairs), limit)
+	return resp
+}
+
+// scanKeys visits every user key that has a lock (CF or memory) or write in
+// the range, in order, until f returns false.
+func (e *Engine) scanKeys(s *store, start, end []byte, reverse bool, f func(raw []byte) bool) {
+	if !reverse {
+		if len(end) > 0 && bytes.Compare(start, end) >= 0 {
+			return
+		}
+		from := EncodeKey(start)
+		var endEnc []byte
+		if len(end) > 0 {
+			endEnc = EncodeKey(end)
+		}
+		for {
+			k, ok := e.nextKey(s, from, endEnc, false)
+			if !ok {
+				return
+			}
+			raw, dok := DecodeKey(k)
+			invariants.Assert(dok, "undecodable stored key %x", k)
+			if !f(raw) {
+				return
+			}
+			// Encoded user keys are never prefixes of each other, so the
+			// next user key is at or after prefixNext(k).
+			from = prefixNext(k)
+		}
+	}
+	// Reverse: upper bound start (exclusive, empty = unbounded), lower bound end.
+	if len(start) > 0 && len(end) > 0 && bytes.Compare(end, start) >= 0 {
+		return
+	}
+	var upper []byte
+	if len(start) > 0 {
+		upper = EncodeKey(start)
+	}
+	lower := EncodeKey(end)
+	for {
+		k, ok := e.nextKey(s, upper, lower, true)
+		if !ok {
+			return
+		}
+		raw, dok := DecodeKey(k)
+		invariants.Assert(dok, "undecodable stored key %x", k)
+		if !f(raw) {
+			return
+		}
+		upper = k
+	}
+}
+
+func (e *Engine) nextKey(s *store, from, bound []byte, reverse bool) ([]byte, bool) {
+	k, ok := s.nextUserKey(from, bound, reverse)
+	mem := &store{lock: e.memLocks, write: btree.NewG(2, itemLess)}
+	mk, mok := mem.nextUserKey(from, bound, reverse)
+	if !mok {
+		return k, ok
+	}
+	if !ok || (!reverse && bytes.Compare(mk, k) < 0) || (reverse && bytes.Compare(mk, k) > 0) {
+		return mk, true
+	}
+	return k, ok
+}
