@@ -2,20 +2,9 @@ package elle
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/tikvsim/tikvsim/checkers"
 )
-
-// absentValue stands for the initial (nil) state of a register in kv pairs.
-// Register values are int64; the initial state is kept apart by a flag
-// wherever it matters, so this value is only a placeholder.
-type regRead struct {
-	key    string
-	k      int32
-	v      int64
-	absent bool
-}
 
 // rwRegister infers the rw-register dependency graph and its non-cycle
 // anomalies, following elle's src/elle/rw_register.clj:
@@ -35,12 +24,10 @@ type regRead struct {
 func (c *checker) rwRegister() error {
 	writer := map[kv]int32{}
 	final := map[kv]bool{} // versions: final writes of ok/info transactions
-	var versions []kv      // in first-write order, for determinism
-	lastWrite := map[int32]int64{}
+	var versions []kv      // in (writer, mop) order
 	for i := range c.txns {
 		t := &c.txns[i]
-		clear(lastWrite)
-		for _, m := range t.mops {
+		for mi, m := range t.mops {
 			if m.F == checkers.MopRead {
 				if _, ok := m.Value.(int64); !ok && m.Value != nil {
 					return fmt.Errorf("op %d: read of %q has value %v, want an integer or null", t.op().Index, m.Key, m.Value)
@@ -54,37 +41,22 @@ func (c *checker) rwRegister() error {
 			if !ok {
 				return fmt.Errorf("op %d: write to %q of %v, want an integer", t.inv.Index, m.Key, m.Value)
 			}
-			k := c.key(m.Key)
-			x := kv{k, v}
+			x := kv{t.keys[mi], v}
 			if w, dup := writer[x]; dup && w != int32(i) {
 				c.simple("duplicate-writes", []int32{w, int32(i)}, "%d was written to %q more than once (by #%d and #%d); rw-register needs unique writes", v, m.Key, c.txns[w].inv.Index, t.inv.Index)
 			} else if !dup {
 				writer[x] = int32(i)
 			}
-			lastWrite[k] = v
-		}
-		if t.typ == checkers.Fail {
-			continue
-		}
-		for k, v := range lastWrite {
-			x := kv{k, v}
-			if !final[x] {
+			if t.typ != checkers.Fail && finalWrite(t, mi) && !final[x] {
 				final[x] = true
 				versions = append(versions, x)
 			}
 		}
 	}
-	// versions came from a map per transaction; order them by first writer
-	// and value so nothing depends on map iteration order.
-	sortKV(versions, writer)
 
-	type extRead struct {
-		t int32
-		regRead
-	}
 	readers := map[kv][]int32{}
-	readersInit := map[int32][]int32{}
-	vid := map[kv]int32{}
+	readersInit := make([][]int32, len(c.keyName))
+	vid := make(map[kv]int32, len(versions))
 	for i, x := range versions {
 		vid[x] = int32(i)
 	}
@@ -95,70 +67,55 @@ func (c *checker) rwRegister() error {
 		if t.typ != checkers.OK {
 			continue
 		}
-		type st struct {
-			known  bool
-			absent bool
-			v      int64
-			ext    *regRead // external read, if the key was read before written
-			wrote  bool
-		}
-		keys := map[int32]*st{}
-		var order []int32
-		bad := false
-		for _, m := range t.mops {
-			k := c.key(m.Key)
-			s := keys[k]
-			if s == nil {
-				s = &st{}
-				keys[k] = s
-				order = append(order, k)
-			}
-			if m.F == checkers.MopWrite {
-				s.known, s.absent, s.v, s.wrote = true, false, m.Value.(int64), true
+		internal := false
+		for mi, m := range t.mops {
+			if m.F != checkers.MopRead {
 				continue
 			}
+			k := t.keys[mi]
 			rv, isVal := m.Value.(int64)
-			if s.known && !bad && (s.absent != !isVal || isVal && rv != s.v) {
-				bad = true
-				want := "absent"
-				if !s.absent {
-					want = fmt.Sprint(s.v)
+			// The latest earlier mop on k says what this read must see.
+			j := mi - 1
+			for ; j >= 0 && t.keys[j] != k; j-- {
+			}
+			if j >= 0 {
+				ev, eIsVal := t.mops[j].Value.(int64)
+				if !internal && (eIsVal != isVal || isVal && ev != rv) {
+					internal = true
+					c.simple("internal", []int32{int32(i)}, "#%d read %q = %s, but its own earlier reads and writes imply %s", t.op().Index, m.Key, checkers.FormatValue(m.Value), checkers.FormatValue(t.mops[j].Value))
 				}
-				c.simple("internal", []int32{int32(i)}, "#%d read %q = %s, but its own earlier reads and writes imply %s", t.op().Index, m.Key, checkers.FormatValue(m.Value), want)
-			}
-			if !s.known {
-				s.ext = &regRead{key: m.Key, k: k, v: rv, absent: !isVal}
-			}
-			s.known, s.absent, s.v = true, !isVal, rv
-		}
-		for _, k := range order {
-			s := keys[k]
-			if s.ext == nil {
 				continue
 			}
-			r := s.ext
-			if r.absent {
-				readersInit[k] = append(readersInit[k], int32(i))
-			} else {
-				x := kv{k, r.v}
-				w, ok := writer[x]
-				switch {
-				case !ok:
-					c.simple("garbage-read", []int32{int32(i)}, "#%d read %q = %d, which no transaction wrote", t.op().Index, r.key, r.v)
-				case c.txns[w].typ == checkers.Fail:
-					c.simple("G1a", []int32{int32(i), w}, "#%d read %q = %d, written by #%d, which failed", t.op().Index, r.key, r.v, c.txns[w].op().Index)
-				case !final[x] && w != int32(i):
-					c.simple("G1b", []int32{int32(i), w}, "#%d read %q = %d, an intermediate write of #%d, which wrote %q again later", t.op().Index, r.key, r.v, c.txns[w].op().Index, r.key)
-				default:
-					readers[x] = append(readers[x], int32(i))
-					c.edge(w, int32(i), kWR)
+			// An external read.
+			fw, wrote := int64(0), false
+			for x := len(t.mops) - 1; x > mi; x-- {
+				if t.keys[x] == k && t.mops[x].F == checkers.MopWrite {
+					fw, wrote = t.mops[x].Value.(int64), true
+					break
 				}
 			}
-			// Writes follow reads: v1 (read) < v2 (final write).
-			if s.wrote && !r.absent && final[kv{k, r.v}] && r.v != s.v {
-				a, b := kv{k, r.v}, kv{k, s.v}
-				vedges = append(vedges, edge{vid[a], vid[b], 1})
-				preds[b] = append(preds[b], a)
+			if !isVal {
+				readersInit[k] = append(readersInit[k], int32(i))
+				continue
+			}
+			x := kv{k, rv}
+			w, ok := writer[x]
+			switch {
+			case !ok:
+				c.simple("garbage-read", []int32{int32(i)}, "#%d read %q = %d, which no transaction wrote", t.op().Index, m.Key, rv)
+			case c.txns[w].typ == checkers.Fail:
+				c.simple("G1a", []int32{int32(i), w}, "#%d read %q = %d, written by #%d, which failed", t.op().Index, m.Key, rv, c.txns[w].op().Index)
+			case !final[x] && w != int32(i):
+				c.simple("G1b", []int32{int32(i), w}, "#%d read %q = %d, an intermediate write of #%d, which wrote %q again later", t.op().Index, m.Key, rv, c.txns[w].op().Index, m.Key)
+			default:
+				readers[x] = append(readers[x], int32(i))
+				c.edge(w, int32(i), kWR)
+				// Writes follow reads: v1 (read) < v2 (final write).
+				if wrote && fw != rv {
+					b := kv{k, fw}
+					vedges = append(vedges, edge{vid[x], vid[b], 1})
+					preds[b] = append(preds[b], x)
+				}
 			}
 		}
 	}
@@ -244,21 +201,12 @@ func (c *checker) rwRegister() error {
 	return nil
 }
 
-// sortKV orders versions by (writer, key, value).
-func sortKV(xs []kv, writer map[kv]int32) {
-	slices.SortFunc(xs, func(a, b kv) int {
-		if wa, wb := writer[a], writer[b]; wa != wb {
-			return int(wa - wb)
+// finalWrite reports whether mop mi of t is its last write of that key.
+func finalWrite(t *txn, mi int) bool {
+	for j := mi + 1; j < len(t.mops); j++ {
+		if t.keys[j] == t.keys[mi] && t.mops[j].F == checkers.MopWrite {
+			return false
 		}
-		if a.k != b.k {
-			return int(a.k - b.k)
-		}
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
+	}
+	return true
 }
