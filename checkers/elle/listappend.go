@@ -49,6 +49,9 @@ func (c *checker) listAppend() error {
 				}
 				continue
 			}
+			if m.F != checkers.MopAppend {
+				return fmt.Errorf("op %d: mop %q in a list-append history", t.inv.Index, m.F)
+			}
 			v, ok := m.Value.(int64)
 			if !ok {
 				return fmt.Errorf("op %d: append to %q of %v, want an integer", t.inv.Index, m.Key, m.Value)
