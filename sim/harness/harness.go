@@ -1,0 +1,411 @@
+// Package harness runs one simulated execution end to end: it builds a world
+// from a seed, the simulated network and the workload's system under test,
+// runs the clients under a nemesis (the safety phase), heals every fault and
+// requires the workload to converge (the liveness phase), then checks the
+// history. cmd/simrun and the simulation tests are thin layers over Run.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tikvsim/tikvsim/checkers"
+	"github.com/tikvsim/tikvsim/client/rt"
+	"github.com/tikvsim/tikvsim/sim"
+	"github.com/tikvsim/tikvsim/sim/clock"
+	"github.com/tikvsim/tikvsim/sim/network"
+	"github.com/tikvsim/tikvsim/workloads"
+	"github.com/tikvsim/tikvsim/workloads/counter"
+)
+
+// Spec says what to run. Zero fields get the defaults noted.
+type Spec struct {
+	Seed uint64
+	// Workload names the workload (default "counter"); see Workloads.
+	Workload string
+	// Faults is a preset (none, network, all, swarm) or a ';'-separated
+	// list of network faults applied at the start (default "none").
+	Faults string
+	// Duration is the simulated length of the safety phase (default 5s).
+	Duration time.Duration
+	// Clients is the number of client processes (default 3).
+	Clients int
+	// Bug switches on a deliberately injected bug, for proving that the
+	// checkers and shrinking work; "" for none. See Bugs.
+	Bug string
+	// Trace receives every trace event.
+	Trace func(sim.TraceEvent)
+	// MaxSteps bounds the run (default 50 million).
+	MaxSteps uint64
+	// WallStall is the sim.Options.Stall watchdog (default one minute).
+	WallStall time.Duration
+}
+
+// Result is the outcome of one run. Its JSON form is simrun's --json line.
+type Result struct {
+	Seed      uint64   `json:"seed"`
+	Workload  string   `json:"workload"`
+	Faults    string   `json:"faults"`
+	OpsOK     int      `json:"ops_ok"`
+	OpsFail   int      `json:"ops_fail"`
+	OpsInfo   int      `json:"ops_info"`
+	SimMS     int64    `json:"sim_ms"`
+	WallMS    int64    `json:"wall_ms"`
+	Steps     uint64   `json:"steps"`
+	TraceHash string   `json:"trace_hash"`
+	Valid     bool     `json:"valid"`
+	Anomalies []string `json:"anomalies"`
+	// Error is set when the run itself failed (panic, deadlock, budget,
+	// bad spec) rather than the history.
+	Error string `json:"error,omitempty"`
+
+	// Setup describes the derived options and the fault plan.
+	Setup string `json:"setup"`
+	// Schedule lists the faults injected, with their virtual times.
+	Schedule []string `json:"-"`
+	History  checkers.History `json:"-"`
+	Check    checkers.Result  `json:"-"`
+	Failure  *sim.Failure     `json:"-"`
+	Hash     uint64           `json:"-"`
+}
+
+// Workloads lists the workload names Run accepts.
+func Workloads() []string { return []string{"counter"} }
+
+// Bugs lists the injectable bugs by workload.
+var Bugs = map[string]string{
+	"counter-nodedup": "the counter server applies retried and duplicated increments again",
+}
+
+func newWorkload(name, bug string) (workloads.Workload, error) {
+	switch name {
+	case "counter":
+		return &counter.Workload{Buggy: bug == "counter-nodedup"}, nil
+	}
+	return nil, fmt.Errorf("unknown workload %q (have %s)", name, strings.Join(Workloads(), ", "))
+}
+
+// Presets are the fault presets accepted in Spec.Faults.
+var Presets = []string{"none", "network", "all", "swarm"}
+
+// Normalize fills in defaults and validates the spec.
+func (s *Spec) Normalize() error {
+	if s.Workload == "" {
+		s.Workload = "counter"
+	}
+	if s.Faults == "" {
+		s.Faults = "none"
+	}
+	if s.Duration == 0 {
+		s.Duration = 5 * time.Second
+	}
+	if s.Clients == 0 {
+		s.Clients = 3
+	}
+	if s.MaxSteps == 0 {
+		s.MaxSteps = 50_000_000
+	}
+	if s.Duration < 0 || s.Clients < 0 {
+		return fmt.Errorf("duration and clients must be positive")
+	}
+	if _, err := newWorkload(s.Workload, s.Bug); err != nil {
+		return err
+	}
+	if s.Bug != "" {
+		if _, ok := Bugs[s.Bug]; !ok {
+			return fmt.Errorf("unknown bug %q", s.Bug)
+		}
+	}
+	if !slices.Contains(Presets, s.Faults) {
+		if _, err := network.ParseList(s.Faults); err != nil {
+			return fmt.Errorf("faults: %q is neither a preset (%s) nor a fault list: %w", s.Faults, strings.Join(Presets, ", "), err)
+		}
+	}
+	return nil
+}
+
+// Run executes the spec. It never panics: a failing run comes back as a
+// Result with Valid false and Error or Anomalies set.
+func Run(spec Spec) (res Result) {
+	stopWatch := wallTimer()
+	res = Result{Seed: spec.Seed, Workload: spec.Workload, Faults: spec.Faults}
+	defer func() { res.WallMS = stopWatch() }()
+	if err := spec.Normalize(); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	res.Workload, res.Faults = spec.Workload, spec.Faults
+	wl, _ := newWorkload(spec.Workload, spec.Bug)
+
+	w := sim.New(spec.Seed, sim.Options{
+		MaxSteps: spec.MaxSteps,
+		MaxTime:  spec.Duration + 5*time.Minute,
+		Trace:    spec.Trace,
+		Stall:    spec.WallStall,
+	})
+	net := network.New(w, network.Config{})
+	r := clock.New(w)
+	rec := workloads.NewRecorder(r)
+	rec.OnRecord = func(op checkers.Op) {
+		w.Record(sim.KindOp, string(op.Type), op.F, uint64(op.Process))
+	}
+	var servers []string
+	env := &workloads.Env{
+		Runtime:  r,
+		Rand:     w.Rand("workload"),
+		Recorder: rec,
+		Clients:  spec.Clients,
+		Serve: func(name string, h func(context.Context, string, any) (any, error)) {
+			net.AddNode(name, h)
+			servers = append(servers, name)
+		},
+		Call:         net.Call,
+		Undetermined: network.IsUndetermined,
+	}
+	var clients []string
+	for i := 0; i <= spec.Clients; i++ { // one more for the final reader
+		name := fmt.Sprintf("client%d", i)
+		net.AddNode(name, nil)
+		clients = append(clients, name)
+	}
+	nem := &nemesis{w: w, net: net, rng: w.Rand("nemesis")}
+	var liveness error
+	w.Spawn("harness", func() {
+		ctx := context.Background()
+		if err := wl.Setup(env); err != nil {
+			panic(fmt.Sprintf("workload setup: %v", err))
+		}
+		nem.nodes = append(append([]string(nil), servers...), clients[:spec.Clients]...)
+		nem.servers = servers
+		if err := nem.plan(spec.Faults); err != nil {
+			panic(err)
+		}
+		res.Setup = wl.Describe() + "; faults: " + nem.describe()
+		safety, cancel := w.WithDeadline(ctx, w.Now().Add(spec.Duration))
+		defer cancel()
+		g := rt.NewGroup(r)
+		for i := range spec.Clients {
+			g.Go("client", func() error { wl.Client(safety, env, i); return nil })
+		}
+		stopNemesis := w.NewEvent()
+		w.Spawn("nemesis", func() { nem.run(safety, stopNemesis) })
+		_ = g.Wait(ctx)
+		_ = rt.WaitContext(r, safety)
+		_ = stopNemesis.Wait(ctx)
+		// Liveness: heal everything, then the workload must converge.
+		nem.healAll()
+		live, cancelLive := w.WithDeadline(ctx, w.Now().Add(30*time.Second))
+		defer cancelLive()
+		liveness = wl.Final(live, env)
+		w.Stop()
+	})
+	err := w.Run()
+	res.Steps, res.SimMS, res.Hash = w.Steps(), w.Elapsed().Milliseconds(), w.TraceHash()
+	res.TraceHash = fmt.Sprintf("%016x", res.Hash)
+	res.Schedule = nem.log
+	res.History = rec.History()
+	res.OpsOK, res.OpsFail, res.OpsInfo = rec.Counts()
+	if err != nil {
+		var f *sim.Failure
+		if errors.As(err, &f) {
+			res.Failure = f
+		}
+		res.Error = err.Error()
+		res.Anomalies = []string{"sim-" + kindOf(err)}
+		return res
+	}
+	res.Check = wl.Check(res.History)
+	res.Anomalies = res.Check.Kinds()
+	if liveness != nil {
+		res.Anomalies = append(res.Anomalies, "liveness")
+	}
+	if res.Check.Verdict == checkers.Unknown {
+		res.Anomalies = append(res.Anomalies, "unknown")
+	}
+	res.Valid = len(res.Anomalies) == 0
+	if res.Anomalies == nil {
+		res.Anomalies = []string{}
+	}
+	return res
+}
+
+func kindOf(err error) string {
+	var f *sim.Failure
+	if errors.As(err, &f) {
+		return f.Kind.String()
+	}
+	return "error"
+}
+
+// nemesis injects network faults during the safety phase. Its plan is drawn
+// from the seed: for the swarm preset each seed enables a random subset of
+// fault kinds at random rates (swarm testing), so different seeds stress
+// different mixes.
+type nemesis struct {
+	w       *sim.World
+	net     *network.Network
+	rng     *rand.Rand
+	nodes   []string // every node a partition may split
+	servers []string // nodes that may go down
+	kinds   []string
+	static  []network.Fault
+	rate    float64       // max drop/dup/reorder probability
+	every   time.Duration // mean time between nemesis actions
+	down    map[string]bool
+	log     []string
+}
+
+var networkKinds = []string{"drop", "dup", "reorder", "delay", "partition", "oneway", "isolate"}
+
+func (n *nemesis) plan(spec string) error {
+	n.down = map[string]bool{}
+	n.rate = 0.2
+	n.every = 500 * time.Millisecond
+	switch spec {
+	case "none":
+	case "network":
+		n.kinds = networkKinds
+	case "all":
+		n.kinds = append(slices.Clone(networkKinds), "down")
+	case "swarm":
+		all := append(slices.Clone(networkKinds), "down")
+		for _, k := range all {
+			if n.rng.IntN(2) == 0 {
+				n.kinds = append(n.kinds, k)
+			}
+		}
+		if len(n.kinds) == 0 {
+			n.kinds = []string{all[n.rng.IntN(len(all))]}
+		}
+		n.rate = 0.02 + 0.3*n.rng.Float64()
+		n.every = time.Duration(50+n.rng.IntN(950)) * time.Millisecond
+	default:
+		fs, err := network.ParseList(spec)
+		if err != nil {
+			return err
+		}
+		n.static = fs
+	}
+	return nil
+}
+
+func (n *nemesis) describe() string {
+	if len(n.static) > 0 {
+		ss := make([]string, len(n.static))
+		for i, f := range n.static {
+			ss[i] = f.String()
+		}
+		return strings.Join(ss, ";")
+	}
+	if len(n.kinds) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%s every ~%v, rates <= %.2f", strings.Join(n.kinds, ","), n.every, n.rate)
+}
+
+func (n *nemesis) apply(f network.Fault) {
+	if err := f.Apply(n.net); err != nil {
+		panic(fmt.Sprintf("nemesis: %v", err))
+	}
+	n.log = append(n.log, fmt.Sprintf("%v %s", n.w.Elapsed(), f))
+}
+
+func (n *nemesis) run(ctx context.Context, done *sim.Event) {
+	defer done.Fire()
+	for _, f := range n.static {
+		n.apply(f)
+	}
+	if len(n.kinds) == 0 {
+		return
+	}
+	for {
+		d := time.Duration(n.rng.Int64N(int64(2 * n.every)))
+		if n.w.Sleep(ctx, d) != nil {
+			return
+		}
+		n.apply(n.pick())
+	}
+}
+
+func (n *nemesis) prob() float64 { return float64(int(n.rng.Float64()*n.rate*100)) / 100 }
+
+func (n *nemesis) pickNode(from []string) string { return from[n.rng.IntN(len(from))] }
+
+// pick chooses the next fault: about a third of the time a heal of what is
+// in force, otherwise a new fault of an enabled kind.
+func (n *nemesis) pick() network.Fault {
+	if n.rng.IntN(3) == 0 {
+		if downs := n.downNodes(); len(downs) > 0 && n.rng.IntN(2) == 0 {
+			node := n.pickNode(downs)
+			delete(n.down, node)
+			return network.Up{Node: node}
+		}
+		return network.Heal{}
+	}
+	switch k := n.kinds[n.rng.IntN(len(n.kinds))]; k {
+	case "drop":
+		return network.Drop{P: n.prob()}
+	case "dup":
+		return network.Dup{P: n.prob()}
+	case "reorder":
+		return network.Reorder{P: n.prob()}
+	case "delay":
+		lo := time.Duration(n.rng.IntN(2000)) * time.Microsecond
+		return network.Delay{Latency: network.Latency{Min: lo, Max: lo + time.Duration(n.rng.IntN(20))*time.Millisecond}}
+	case "partition":
+		if len(n.nodes) < 2 {
+			return network.Heal{}
+		}
+		nodes := slices.Clone(n.nodes)
+		n.rng.Shuffle(len(nodes), func(i, j int) { nodes[i], nodes[j] = nodes[j], nodes[i] })
+		cut := 1 + n.rng.IntN(len(nodes)-1)
+		a, b := nodes[:cut], nodes[cut:]
+		sort.Strings(a)
+		sort.Strings(b)
+		return network.Partition{Groups: [][]string{a, b}}
+	case "oneway":
+		from := n.pickNode(n.nodes)
+		to := n.pickNode(n.nodes)
+		for to == from {
+			to = n.pickNode(n.nodes)
+		}
+		return network.OneWay{From: from, To: to}
+	case "isolate":
+		return network.Isolate{Node: n.pickNode(n.nodes)}
+	case "down":
+		node := n.pickNode(n.servers)
+		if n.down[node] {
+			delete(n.down, node)
+			return network.Up{Node: node}
+		}
+		n.down[node] = true
+		return network.Down{Node: node}
+	default:
+		panic("nemesis: unknown kind " + k)
+	}
+}
+
+func (n *nemesis) downNodes() []string {
+	var out []string
+	for node := range n.down {
+		out = append(out, node)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (n *nemesis) healAll() {
+	for _, node := range n.downNodes() {
+		n.apply(network.Up{Node: node})
+	}
+	n.down = map[string]bool{}
+	for _, f := range []network.Fault{network.Heal{}, network.Drop{}, network.Dup{}, network.Reorder{}} {
+		n.apply(f)
+	}
+}
