@@ -68,7 +68,7 @@ type Result struct {
 	// Setup describes the derived options and the fault plan.
 	Setup string `json:"setup"`
 	// Schedule lists the faults injected, with their virtual times.
-	Schedule []string `json:"-"`
+	Schedule []string         `json:"-"`
 	History  checkers.History `json:"-"`
 	Check    checkers.Result  `json:"-"`
 	Failure  *sim.Failure     `json:"-"`

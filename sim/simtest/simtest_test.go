@@ -11,8 +11,10 @@ import (
 
 type recorder struct{ errs []string }
 
-func (r *recorder) Helper()                           {}
-func (r *recorder) Errorf(format string, args ...any) { r.errs = append(r.errs, fmt.Sprintf(format, args...)) }
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
 
 func deterministic(seed uint64) uint64 {
 	w := sim.New(seed, sim.Options{})

@@ -90,8 +90,8 @@
 // passes. Here it is split in two: StartSplitRegions queues the split Ops and
 // returns a job (or an immediate response when nothing needs waiting), and
 // PollSplitRegions, called every SplitWatchInterval of simulated time,
-// returns the final response once the job is done. SplitRegions itself is
-// the non-waiting form used by a real gRPC server that polls on its own.
+// returns the final response once the job is done (a real gRPC server does
+// the same with real sleeps).
 //
 // # Faults
 //
