@@ -97,7 +97,6 @@ type opController struct {
 	records map[uint64]*operator // region id -> last finished operator
 	queue   []Op
 	jobs    map[uint64]*splitJob
-	nextJob uint64
 	// scatter placement counts per group: store -> peers / leaders placed.
 	groupPeers   map[string]map[uint64]int
 	groupLeaders map[string]map[uint64]int
@@ -223,7 +222,6 @@ type splitJob struct {
 	deadline    time.Time
 	nextStart   time.Time // when waiting between attempts
 	newRegions  map[uint64][]byte
-	term        uint64
 }
 
 type splitGroup struct {
@@ -273,7 +271,7 @@ func (p *PD) StartSplitRegions(now time.Time, req *pdpb.SplitRegionsRequest) (jo
 	if len(req.GetSplitKeys()) == 0 {
 		return 0, &pdpb.SplitRegionsResponse{Header: p.okHeader()}, nil
 	}
-	j := &splitJob{retryLimit: int(min(req.GetRetryLimit(), 1<<20)), newRegions: map[uint64][]byte{}, term: p.term}
+	j := &splitJob{retryLimit: int(min(req.GetRetryLimit(), 1<<20)), newRegions: map[uint64][]byte{}}
 	for _, k := range req.GetSplitKeys() {
 		j.keys = append(j.keys, cloneBytes(k))
 	}
@@ -282,9 +280,9 @@ func (p *PD) StartSplitRegions(now time.Time, req *pdpb.SplitRegionsRequest) (jo
 	if p.ops.jobs == nil {
 		p.ops.jobs = map[uint64]*splitJob{}
 	}
-	p.ops.nextJob++
-	p.ops.jobs[p.ops.nextJob] = j
-	return p.ops.nextJob, nil, nil
+	p.nextJob++
+	p.ops.jobs[p.nextJob] = j
+	return p.nextJob, nil, nil
 }
 
 // PollSplitRegions advances split job at now. It returns nil, nil while the
@@ -295,14 +293,11 @@ func (p *PD) PollSplitRegions(now time.Time, job uint64) (*pdpb.SplitRegionsResp
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j := p.ops.jobs[job]
-	if j == nil || p.leader < 0 || j.term != p.term {
-		if job != 0 && p.ops.jobs != nil {
-			delete(p.ops.jobs, job)
-		}
-		if j == nil && p.leader >= 0 {
-			return nil, &StatusError{Code: codes.NotFound, Msg: fmt.Sprintf("split job %d not found", job)}
-		}
+	if p.leader < 0 || (j == nil && job != 0 && job <= p.jobsLost) {
 		return nil, ErrNotLeader
+	}
+	if j == nil {
+		return nil, &StatusError{Code: codes.NotFound, Msg: fmt.Sprintf("split job %d not found", job)}
 	}
 	if !j.nextStart.IsZero() {
 		if now.Before(j.nextStart) {

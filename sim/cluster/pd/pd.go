@@ -119,6 +119,8 @@ type PD struct {
 	idBase      uint64
 	idEndMem    uint64
 	ops         opController
+	nextJob     uint64 // last split job id handed out
+	jobsLost    uint64 // split jobs up to this id died with an old leader
 
 	// Ghost state for assertions only: the highest timestamp ever issued.
 	maxIssued uint64
@@ -231,6 +233,7 @@ func (p *PD) resignLocked() {
 	p.tso.reset()
 	p.idBase, p.idEndMem = 0, 0
 	p.ops = opController{}
+	p.jobsLost = p.nextJob
 }
 
 // becomeLeaderLocked models what a freshly elected PD leader does.
