@@ -104,6 +104,7 @@ type Mop struct {
 	Key string
 	// Value is nil, int64 or []int64; see the type comment.
 	Value any
+	_     struct{}
 }
 
 // Micro-operation names.
@@ -133,6 +134,7 @@ type Pair struct {
 	// completed, Pairs synthesizes an info completion with Index -1 and
 	// Time OpenTime.
 	Complete Op
+	_        struct{}
 }
 
 // OpenTime is the completion time given to operations that never completed.

@@ -67,6 +67,7 @@ type Step struct {
 	Kind string
 	// Why is the edge in words, e.g. "T2 read T1's append of 3 to x".
 	Why string
+	_   struct{}
 }
 
 // Kinds returns the sorted distinct anomaly kinds of r.Anomalies.
