@@ -150,6 +150,10 @@ func (e *Engine) Cleanup(req *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
 		resp.Error = kerr
 		return resp
 	}
+	if req.GetStartVersion() == 0 {
+		resp.Error = errZeroTS()
+		return resp
+	}
 	e.updateMaxTS(req.GetStartVersion())
 	t := e.newTxn(req.GetStartVersion())
 	kerr, cts := t.cleanupKey(req.GetKey(), req.GetCurrentTs(), true)
@@ -171,6 +175,10 @@ func (e *Engine) BatchRollback(req *kvrpcpb.BatchRollbackRequest) *kvrpcpb.Batch
 		resp.Error = kerr
 		return resp
 	}
+	if req.GetStartVersion() == 0 && len(req.GetKeys()) > 0 {
+		resp.Error = errZeroTS()
+		return resp
+	}
 	t := e.newTxn(req.GetStartVersion())
 	for _, k := range req.GetKeys() {
 		if kerr, _ := t.cleanupKey(k, 0, false); kerr != nil {
@@ -190,6 +198,10 @@ func (e *Engine) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Che
 	resp := &kvrpcpb.CheckTxnStatusResponse{}
 	if kerr := e.checkTxnKeys(req.GetContext(), req.GetPrimaryKey()); kerr != nil {
 		resp.Error = kerr
+		return resp
+	}
+	if req.GetLockTs() == 0 {
+		resp.Error = errZeroTS()
 		return resp
 	}
 	for _, ts := range []uint64{req.GetLockTs(), req.GetCurrentTs(), req.GetCallerStartTs()} {
@@ -299,6 +311,10 @@ func (e *Engine) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *k
 	resp := &kvrpcpb.CheckSecondaryLocksResponse{}
 	if kerr := e.checkTxnKeys(req.GetContext(), req.GetKeys()...); kerr != nil {
 		resp.Error = kerr
+		return resp
+	}
+	if req.GetStartVersion() == 0 && len(req.GetKeys()) > 0 {
+		resp.Error = errZeroTS()
 		return resp
 	}
 	// "commit must not overwrite a protected rollback": bump max_ts.

@@ -81,3 +81,11 @@ const (
 func errPessimisticLockNotFound(startTS uint64, key []byte, reason string) *kvrpcpb.KeyError {
 	return errAbort("PessimisticLockNotFound { start_ts: %d, key: %X, reason: %s }", startTS, key, reason)
 }
+
+// errZeroTS answers a write command whose start_ts is 0. TiKV has no
+// explicit check; timestamp 0 is never allocated by PD, and a record at
+// commit_ts 0 would break the key encoding's invariants, so the engine
+// rejects it as an abort error.
+func errZeroTS() *kvrpcpb.KeyError {
+	return errAbort("invalid start_ts 0")
+}

@@ -29,6 +29,10 @@ func (e *Engine) Flush(req *kvrpcpb.FlushRequest) *kvrpcpb.FlushResponse {
 		resp.Errors = []*kvrpcpb.KeyError{kerr}
 		return resp
 	}
+	if req.GetStartTs() == 0 && len(keys) > 0 {
+		resp.Errors = []*kvrpcpb.KeyError{errZeroTS()}
+		return resp
+	}
 	if req.GetGeneration() == 0 {
 		resp.Errors = []*kvrpcpb.KeyError{errAbort("generation should be greater than 0 %v", req.GetStartTs())}
 		return resp

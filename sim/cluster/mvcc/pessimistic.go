@@ -157,6 +157,9 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 	if force && len(keys) > 1 {
 		return fail(errAbort("Invalid request: allow_lock_with_conflict with more than one key")), nil
 	}
+	if req.GetStartVersion() == 0 && len(keys) > 0 {
+		return fail(errZeroTS()), nil
+	}
 	t := e.newTxn(req.GetStartVersion())
 	var results []aplResult
 	for _, m := range req.GetMutations() {
