@@ -184,25 +184,37 @@ func (c *checker) orderEdges() {
 		}
 		lastOf[t.inv.Process] = int32(i)
 	}
+	var ids []int32
+	for i := range c.txns {
+		if c.txns[i].typ != checkers.Fail {
+			ids = append(ids, int32(i))
+		}
+	}
+	c.realtimePairs(ids, func(a, b int32) { c.edge(a, b, kRealtime) })
+}
+
+// realtimePairs calls emit(a, b) for a transitive reduction of the
+// real-time order among ids (ok or info transactions): a completed ok
+// strictly before b was invoked. It sweeps invocations and completions in
+// time order keeping a frontier of completed transactions not yet implied
+// by a later one, so it emits about len(ids) times the concurrency pairs.
+func (c *checker) realtimePairs(ids []int32, emit func(a, b int32)) {
 	type event struct {
 		time   int64
 		invoke bool
 		t      int32
 	}
-	var evs []event
-	for i := range c.txns {
+	evs := make([]event, 0, 2*len(ids))
+	for _, i := range ids {
 		t := &c.txns[i]
-		if t.typ == checkers.Fail {
-			continue
-		}
-		evs = append(evs, event{t.inv.Time, true, int32(i)})
+		evs = append(evs, event{t.inv.Time, true, i})
 		if t.typ == checkers.OK {
-			evs = append(evs, event{t.comp.Time, false, int32(i)})
+			evs = append(evs, event{t.comp.Time, false, i})
 		}
 	}
 	// Invocations sort before completions at the same instant: intervals
 	// are closed, so touching operations are concurrent.
-	slices.SortStableFunc(evs, func(a, b event) int {
+	slices.SortFunc(evs, func(a, b event) int {
 		if a.time != b.time {
 			if a.time < b.time {
 				return -1
@@ -221,7 +233,7 @@ func (c *checker) orderEdges() {
 	for _, e := range evs {
 		if e.invoke {
 			for _, f := range frontier {
-				c.edge(f, e.t, kRealtime)
+				emit(f, e.t)
 			}
 			continue
 		}

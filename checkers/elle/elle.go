@@ -24,8 +24,10 @@
 // duplicate-appends / duplicate-writes, duplicate-elements,
 // incompatible-order (list-append reads that are not prefixes of one
 // another), incompatible-version-order (a cyclic register version order),
-// garbage-read (a value nobody wrote) and lost-write (an acknowledged append
-// that a later read of its key does not contain).
+// garbage-read (a value nobody wrote), lost-update (two committed
+// transactions read the same state of a key and both wrote it) and
+// lost-write (an acknowledged append that a later read of its key does not
+// contain).
 //
 // Every anomaly is explained edge by edge ("T1 < T2 because T2 read T1's
 // append of 3 to x"). The work is roughly linear in the size of the history;
@@ -110,6 +112,7 @@ func Check(h checkers.History, opts Options) checkers.Result {
 	if err != nil {
 		return unknown(err.Error())
 	}
+	c.lostUpdates()
 	c.orderEdges()
 	c.findCycles()
 	c.res.Finish()

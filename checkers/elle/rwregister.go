@@ -61,7 +61,7 @@ func (c *checker) rwRegister() error {
 		vid[x] = int32(i)
 	}
 	var vedges []edge // version graph over vid
-	preds := map[kv][]kv{}
+	preds := map[kv][]pred{}
 	for i := range c.txns {
 		t := &c.txns[i]
 		if t.typ != checkers.OK {
@@ -114,9 +114,44 @@ func (c *checker) rwRegister() error {
 				if wrote && fw != rv {
 					b := kv{k, fw}
 					vedges = append(vedges, edge{vid[x], vid[b], 1})
-					preds[b] = append(preds[b], x)
+					preds[b] = append(preds[b], pred{x, false})
 				}
 			}
+		}
+	}
+
+	// Under the real-time models, a final write that completed before
+	// another final write of the same key was invoked is the older version
+	// (elle's linearizable-keys option).
+	if c.realtime() {
+		byKey := make([][]int32, len(c.keyName))
+		verOf := map[[2]int32]int64{} // (txn, key) -> its final write
+		for i := range c.txns {
+			t := &c.txns[i]
+			if t.typ == checkers.Fail {
+				continue
+			}
+			for mi, m := range t.mops {
+				if m.F == checkers.MopWrite && finalWrite(t, mi) {
+					k := t.keys[mi]
+					byKey[k] = append(byKey[k], int32(i))
+					verOf[[2]int32{int32(i), k}] = m.Value.(int64)
+				}
+			}
+		}
+		for k, ids := range byKey {
+			if len(ids) < 2 {
+				continue
+			}
+			c.realtimePairs(ids, func(a, b int32) {
+				x := kv{int32(k), verOf[[2]int32{a, int32(k)}]}
+				y := kv{int32(k), verOf[[2]int32{b, int32(k)}]}
+				if x == y {
+					return
+				}
+				vedges = append(vedges, edge{vid[x], vid[y], 1})
+				preds[y] = append(preds[y], pred{x, true})
+			})
 		}
 	}
 
@@ -184,11 +219,18 @@ func (c *checker) rwRegister() error {
 					continue
 				}
 				for _, p := range preds[x] {
-					if k == kWW && writer[p] == a {
-						return fmt.Sprintf("%s read %s's write of %d to %q and then overwrote it with %d", bn, an, p.v, m.Key, x.v)
+					if k == kWW && writer[p.v] == a {
+						if p.realtime {
+							return fmt.Sprintf("%s wrote %d to %q after %s's write of %d had completed", bn, x.v, m.Key, an, p.v.v)
+						}
+						return fmt.Sprintf("%s read %s's write of %d to %q and then overwrote it with %d", bn, an, p.v.v, m.Key, x.v)
 					}
-					if v, absent, ok := extReadOf(a, m.Key); k == kRW && ok && !absent && v == p.v {
-						return fmt.Sprintf("%s read %q = %d, which %s overwrote with %d", an, m.Key, p.v, bn, x.v)
+					if v, absent, ok := extReadOf(a, m.Key); k == kRW && ok && !absent && v == p.v.v {
+						how := ""
+						if p.realtime {
+							how = " later in real time"
+						}
+						return fmt.Sprintf("%s read %q = %d, which %s overwrote%s with %d", an, m.Key, p.v.v, bn, how, x.v)
 					}
 				}
 				if _, absent, ok := extReadOf(a, m.Key); k == kRW && ok && absent && !hasPred[x] {
@@ -209,4 +251,12 @@ func finalWrite(t *txn, mi int) bool {
 		}
 	}
 	return true
+}
+
+// pred is a version's predecessor and how we know: a transaction read it and
+// then wrote the newer version (writes follow reads), or its write completed
+// before the newer one was invoked (real time).
+type pred struct {
+	v        kv
+	realtime bool
 }
