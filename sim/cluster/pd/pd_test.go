@@ -280,7 +280,10 @@ func TestLegacyGCAndGetGCSafePoint(t *testing.T) {
 	p := bootstrapped(t, Config{})
 	hdr := &pdpb.RequestHeader{ClusterId: p.ClusterID()}
 	for _, err := range []error{
-		func() error { _, err := p.UpdateGCSafePoint(base, &pdpb.UpdateGCSafePointRequest{Header: hdr}); return err }(),
+		func() error {
+			_, err := p.UpdateGCSafePoint(base, &pdpb.UpdateGCSafePointRequest{Header: hdr})
+			return err
+		}(),
 		func() error {
 			_, err := p.UpdateServiceGCSafePoint(base, &pdpb.UpdateServiceGCSafePointRequest{Header: hdr})
 			return err
