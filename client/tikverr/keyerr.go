@@ -34,7 +34,9 @@ func NewErrWriteConflictWithArgs(startTS, conflictTS, conflictCommitTS uint64, k
 	})
 }
 
-func (e *ErrWriteConflict) Error() string { return fmt.Sprintf("write conflict { %s }", compact(e.String())) }
+func (e *ErrWriteConflict) Error() string {
+	return fmt.Sprintf("write conflict { %s }", compact(e.String()))
+}
 
 // IsErrWriteConflict reports whether err is, or wraps, an *ErrWriteConflict.
 func IsErrWriteConflict(err error) bool { return isA[*ErrWriteConflict](err) }
@@ -69,7 +71,9 @@ type ErrKeyExist struct {
 	Value []byte
 }
 
-func (e *ErrKeyExist) Error() string { return fmt.Sprintf("key already exists { %s }", compact(e.String())) }
+func (e *ErrKeyExist) Error() string {
+	return fmt.Sprintf("key already exists { %s }", compact(e.String()))
+}
 
 // IsErrKeyExist reports whether err is, or wraps, an *ErrKeyExist.
 func IsErrKeyExist(err error) bool { return isA[*ErrKeyExist](err) }
@@ -381,4 +385,6 @@ type RegionError struct {
 	Err *errorpb.Error
 }
 
-func (e *RegionError) Error() string { return fmt.Sprintf("region error { %s }", compact(e.Err.String())) }
+func (e *RegionError) Error() string {
+	return fmt.Sprintf("region error { %s }", compact(e.Err.String()))
+}
