@@ -55,6 +55,10 @@ type Op struct {
 	// TargetStores are the stores that should hold the region's peers after
 	// an OpScatter, in increasing id order.
 	TargetStores []uint64
+	// TargetPeers are the region's peers after an OpScatter, in store
+	// order: a peer that stays keeps its id, a new one carries an id PD
+	// allocated (as PD's AddLearner step does).
+	TargetPeers []*metapb.Peer
 	// TargetLeaderStore is where the leader should be after an OpScatter.
 	TargetLeaderStore uint64
 	// Desc is PD's operator description ("region-splitter",
@@ -75,7 +79,11 @@ func (o Op) String() string {
 		}
 		fmt.Fprintf(&b, " keys=[%s]", strings.Join(keys, " "))
 	case OpScatter:
-		fmt.Fprintf(&b, " stores=%v leader=%d", o.TargetStores, o.TargetLeaderStore)
+		peers := make([]string, len(o.TargetPeers))
+		for i, pe := range o.TargetPeers {
+			peers[i] = fmt.Sprintf("%d@%d", pe.GetId(), pe.GetStoreId())
+		}
+		fmt.Fprintf(&b, " peers=[%s] target-leader-store=%d", strings.Join(peers, " "), o.TargetLeaderStore)
 	}
 	fmt.Fprintf(&b, " desc=%s", o.Desc)
 	return b.String()
@@ -422,6 +430,19 @@ func (p *PD) scatterLocked(now time.Time, r *regionInfo, group string) (bool, st
 	if fmt.Sprint(cur) == fmt.Sprint(targets) && r.leader.GetStoreId() == leader {
 		return false, "" // already in place: no operator
 	}
+	var peers []*metapb.Peer
+	for _, s := range targets {
+		var pe *metapb.Peer
+		for _, cp := range r.meta.GetPeers() {
+			if cp.GetStoreId() == s {
+				pe = clonePeer(cp)
+			}
+		}
+		if pe == nil {
+			pe = &metapb.Peer{Id: p.allocIDsLocked(1), StoreId: s}
+		}
+		peers = append(peers, pe)
+	}
 	kind := "admin"
 	if fmt.Sprint(cur) != fmt.Sprint(targets) {
 		kind += ",region"
@@ -431,7 +452,8 @@ func (p *PD) scatterLocked(now time.Time, r *regionInfo, group string) (bool, st
 	}
 	p.ops.add(&operator{
 		op: Op{Kind: OpScatter, RegionID: r.id(), Epoch: cloneEpoch(r.meta.GetRegionEpoch()),
-			LeaderStore: r.leader.GetStoreId(), TargetStores: targets, TargetLeaderStore: leader, Desc: "scatter-region"},
+			LeaderStore: r.leader.GetStoreId(), TargetStores: targets, TargetPeers: peers,
+			TargetLeaderStore: leader, Desc: "scatter-region"},
 		kind: kind, created: now, group: group,
 	})
 	return true, ""

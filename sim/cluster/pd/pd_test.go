@@ -363,3 +363,75 @@ func TestHelpers(t *testing.T) {
 		}
 	}
 }
+
+func TestAskAndReportBatchSplit(t *testing.T) {
+	p := bootstrapped(t, Config{NoKeyspaceRegionSplit: true})
+	hdr := &pdpb.RequestHeader{ClusterId: p.ClusterID()}
+	region := func(id, ver uint64, start, end string, peers int) *metapb.Region {
+		r := &metapb.Region{Id: id, StartKey: []byte(start), EndKey: []byte(end), RegionEpoch: &metapb.RegionEpoch{ConfVer: 1, Version: ver}}
+		for i := range peers {
+			r.Peers = append(r.Peers, &metapb.Peer{Id: uint64(10 + i), StoreId: 1})
+		}
+		return r
+	}
+	if _, err := p.RegionHeartbeat(base, &pdpb.RegionHeartbeatRequest{Header: hdr, Region: region(2, 3, "", "", 1), Leader: &metapb.Peer{Id: 10, StoreId: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		region *metapb.Region
+		count  uint32
+		want   string
+		ids    int
+	}{
+		{"nil region", nil, 1, "missing region for split", 0},
+		{"stale", region(2, 2, "", "", 1), 1, "invalid region epoch", 0},
+		{"ok", region(2, 3, "", "", 3), 2, "", 2},
+	}
+	seen := map[uint64]bool{}
+	for _, tc := range tests {
+		resp, err := p.AskBatchSplit(base, &pdpb.AskBatchSplitRequest{Header: hdr, Region: tc.region, SplitCount: tc.count})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.GetHeader().GetError().GetMessage(); !strings.Contains(got, tc.want) || (tc.want == "") != (got == "") {
+			t.Fatalf("%s: got %q want %q", tc.name, got, tc.want)
+		}
+		if len(resp.GetIds()) != tc.ids {
+			t.Fatalf("%s: %d ids", tc.name, len(resp.GetIds()))
+		}
+		for _, id := range resp.GetIds() {
+			if len(id.GetNewPeerIds()) != 3 {
+				t.Fatalf("%s: peer ids %v", tc.name, id.GetNewPeerIds())
+			}
+			for _, x := range append([]uint64{id.GetNewRegionId()}, id.GetNewPeerIds()...) {
+				if seen[x] {
+					t.Fatalf("id %d handed out twice", x)
+				}
+				seen[x] = true
+			}
+		}
+	}
+	// An empty tree region lookup fails.
+	q := New(base, Config{NoKeyspaceRegionSplit: true})
+	qh := &pdpb.RequestHeader{ClusterId: q.ClusterID()}
+	q.Bootstrap(base, &pdpb.BootstrapRequest{Header: qh, Store: &metapb.Store{Id: 1, Address: "a", Version: "1.0.0"}, Region: region(2, 1, "", "", 1)})
+	if resp, _ := q.AskBatchSplit(base, &pdpb.AskBatchSplitRequest{Header: qh, Region: region(2, 1, "", "", 1)}); resp.GetHeader().GetError() != nil {
+		t.Fatalf("split of the bootstrap region: %v", resp.GetHeader().GetError())
+	}
+
+	for _, tc := range []struct {
+		regions []*metapb.Region
+		ok      bool
+	}{
+		{[]*metapb.Region{region(2, 4, "", "m", 1), region(3, 4, "m", "", 1)}, true},
+		{[]*metapb.Region{region(2, 4, "", "m", 1), region(3, 4, "n", "", 1)}, false},
+		{[]*metapb.Region{region(2, 4, "", "m", 1)}, false},
+		{[]*metapb.Region{region(2, 4, "x", "m", 1), region(3, 4, "m", "c", 1)}, false},
+	} {
+		resp, err := p.ReportBatchSplit(base, &pdpb.ReportBatchSplitRequest{Header: hdr, Regions: tc.regions})
+		if err != nil || (resp.GetHeader().GetError() == nil) != tc.ok {
+			t.Fatalf("ReportBatchSplit(%v) = %v, %v", tc.regions, resp, err)
+		}
+	}
+}
