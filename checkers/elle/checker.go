@@ -190,26 +190,26 @@ func (c *checker) orderEdges() {
 			ids = append(ids, int32(i))
 		}
 	}
-	c.realtimePairs(ids, func(a, b int32) { c.edge(a, b, kRealtime) })
+	c.realtimePairs(ids, func(i, j int) { c.edge(ids[i], ids[j], kRealtime) })
 }
 
-// realtimePairs calls emit(a, b) for a transitive reduction of the
-// real-time order among ids (ok or info transactions): a completed ok
-// strictly before b was invoked. It sweeps invocations and completions in
+// realtimePairs calls emit(i, j) for a transitive reduction of the
+// real-time order among the transactions ids[i] (ok or info): ids[i]
+// completed ok strictly before ids[j] was invoked. It sweeps invocations and completions in
 // time order keeping a frontier of completed transactions not yet implied
 // by a later one, so it emits about len(ids) times the concurrency pairs.
-func (c *checker) realtimePairs(ids []int32, emit func(a, b int32)) {
+func (c *checker) realtimePairs(ids []int32, emit func(i, j int)) {
 	type event struct {
 		time   int64
 		invoke bool
-		t      int32
+		t      int32 // index into ids
 	}
 	evs := make([]event, 0, 2*len(ids))
-	for _, i := range ids {
-		t := &c.txns[i]
-		evs = append(evs, event{t.inv.Time, true, i})
+	for i, id := range ids {
+		t := &c.txns[id]
+		evs = append(evs, event{t.inv.Time, true, int32(i)})
 		if t.typ == checkers.OK {
-			evs = append(evs, event{t.comp.Time, false, i})
+			evs = append(evs, event{t.comp.Time, false, int32(i)})
 		}
 	}
 	// Invocations sort before completions at the same instant: intervals
@@ -233,14 +233,14 @@ func (c *checker) realtimePairs(ids []int32, emit func(a, b int32)) {
 	for _, e := range evs {
 		if e.invoke {
 			for _, f := range frontier {
-				emit(f, e.t)
+				emit(int(f), int(e.t))
 			}
 			continue
 		}
-		start := c.txns[e.t].inv.Time
+		start := c.txns[ids[e.t]].inv.Time
 		kept := frontier[:0]
 		for _, f := range frontier {
-			if c.txns[f].comp.Time >= start {
+			if c.txns[ids[f]].comp.Time >= start {
 				kept = append(kept, f)
 			}
 		}

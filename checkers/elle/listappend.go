@@ -34,8 +34,31 @@ const none int32 = -1
 // of that longest read, so per-element checks (garbage, G1a) run once per
 // element of the longest reads and of the reads that are not prefixes.
 func (c *checker) listAppend() error {
-	writer := map[kv]int32{}
-	intermediate := map[kv]bool{}
+	// One entry per (key, element) seen, found through one map lookup.
+	type elem struct {
+		writer       int32   // the appending transaction, or none
+		pos          int32   // index in the key's longest read, or -1
+		intermediate bool    // its writer appended to the key again later
+		readers      []int32 // ok transactions whose read of the key ends here
+	}
+	var elems []elem
+	index := map[kv]int32{}
+	find := func(x kv) *elem {
+		if i, ok := index[x]; ok {
+			return &elems[i]
+		}
+		return nil
+	}
+	// add returns x's entry, creating it; the pointer is valid until the
+	// next add.
+	add := func(x kv) *elem {
+		if i, ok := index[x]; ok {
+			return &elems[i]
+		}
+		index[x] = int32(len(elems))
+		elems = append(elems, elem{writer: none, pos: -1})
+		return &elems[len(elems)-1]
+	}
 	// Pass 1: who appended what, duplicates, intermediate appends.
 	for i := range c.txns {
 		t := &c.txns[i]
@@ -57,30 +80,29 @@ func (c *checker) listAppend() error {
 				return fmt.Errorf("op %d: append to %q of %v, want an integer", t.inv.Index, m.Key, m.Value)
 			}
 			x := kv{k, v}
-			if w, dup := writer[x]; dup {
-				c.simple("duplicate-appends", []int32{w, int32(i)}, "%d was appended to %q more than once (by #%d and #%d); list-append needs unique appends", v, m.Key, c.txns[w].inv.Index, t.inv.Index)
+			if e := add(x); e.writer != none {
+				c.simple("duplicate-appends", []int32{e.writer, int32(i)}, "%d was appended to %q more than once (by #%d and #%d); list-append needs unique appends", v, m.Key, c.txns[e.writer].inv.Index, t.inv.Index)
 			} else {
-				writer[x] = int32(i)
+				e.writer = int32(i)
 			}
 			// An earlier append to k in this transaction is intermediate.
 			for j := mi - 1; j >= 0; j-- {
 				if t.keys[j] == k && t.mops[j].F == checkers.MopAppend {
-					intermediate[kv{k, t.mops[j].Value.(int64)}] = true
+					find(kv{k, t.mops[j].Value.(int64)}).intermediate = true
 					break
 				}
 			}
 		}
 	}
 	writerOf := func(x kv) int32 {
-		if w, ok := writer[x]; ok {
-			return w
+		if e := find(x); e != nil {
+			return e.writer
 		}
 		return none
 	}
 
 	// Pass 2: reads of ok transactions.
 	nk := len(c.keyName)
-	readers := map[kv][]int32{}
 	readersInit := make([][]int32, nk)
 	longest := make([][]int64, nk)
 	longestBy := make([]int32, nk)
@@ -93,7 +115,7 @@ func (c *checker) listAppend() error {
 		if t.typ != checkers.OK {
 			continue
 		}
-		c.internalListAppend(int32(i), writer)
+		c.internalListAppend(int32(i), writerOf)
 		for mi, m := range t.mops {
 			if m.F != checkers.MopRead {
 				continue
@@ -111,11 +133,12 @@ func (c *checker) listAppend() error {
 				continue
 			}
 			last := kv{k, r[len(r)-1]}
-			w := writerOf(last)
-			if w != none && w != int32(i) && intermediate[last] {
+			e := add(last)
+			w := e.writer
+			e.readers = append(e.readers, int32(i))
+			if w != none && w != int32(i) && e.intermediate {
 				c.simple("G1b", []int32{int32(i), w}, "#%d read %q = %s, ending in %d, an intermediate append of #%d, which appended to %q again later", t.op().Index, m.Key, formatList(r), last.v, c.txns[w].op().Index, m.Key)
 			}
-			readers[last] = append(readers[last], int32(i))
 			if w != none && c.txns[w].typ != checkers.Fail {
 				c.edge(w, int32(i), kWR)
 			}
@@ -138,7 +161,6 @@ func (c *checker) listAppend() error {
 	}
 
 	// Version orders: position of each element in its key's longest read.
-	pos := map[kv]int{}
 	for k := int32(0); int(k) < nk; k++ {
 		l := longest[k]
 		if len(l) == 0 {
@@ -146,11 +168,12 @@ func (c *checker) listAppend() error {
 		}
 		checkElements(longestBy[k], c.keyName[k], k, l)
 		for i, e := range l {
-			if _, dup := pos[kv{k, e}]; dup {
+			el := add(kv{k, e})
+			if el.pos >= 0 {
 				c.simple("duplicate-elements", []int32{longestBy[k]}, "#%d read %q = %s, which contains %d twice", c.txns[longestBy[k]].op().Index, c.keyName[k], formatList(l), e)
 				continue
 			}
-			pos[kv{k, e}] = i
+			el.pos = int32(i)
 		}
 	}
 	reported := make([]bool, nk)
@@ -177,13 +200,18 @@ func (c *checker) listAppend() error {
 		}
 	}
 
+	seen := func(x kv) bool {
+		e := find(x)
+		return e != nil && e.pos >= 0
+	}
+
 	// prev returns the element appended just before x in version order, or
 	// false when x follows the initial empty state.
 	prev := func(x kv) (int64, bool) {
 		l := longest[x.k]
-		i, ok := pos[x]
-		if !ok {
-			i = len(l) // never observed: after every observed element
+		i := len(l) // never observed: after every observed element
+		if e := find(x); e != nil && e.pos >= 0 {
+			i = int(e.pos)
 		}
 		if i == 0 {
 			return 0, false
@@ -204,17 +232,18 @@ func (c *checker) listAppend() error {
 			x := kv{t.keys[mi], m.Value.(int64)}
 			var rs []int32
 			if pv, ok := prev(x); ok {
-				if w := writerOf(kv{x.k, pv}); w != none && c.txns[w].typ != checkers.Fail {
+				e := find(kv{x.k, pv})
+				if w := e.writer; w != none && c.txns[w].typ != checkers.Fail {
 					c.edge(w, int32(i), kWW)
 				}
-				rs = readers[kv{x.k, pv}]
+				rs = e.readers
 			} else {
 				rs = readersInit[x.k]
 			}
 			for _, r := range rs {
 				c.edge(r, int32(i), kRW)
 			}
-			if _, seen := pos[x]; !seen && t.typ == checkers.OK {
+			if !seen(x) && t.typ == checkers.OK {
 				if lr := lastReader[x.k]; lr != none && c.txns[lr].inv.Time > t.comp.Time {
 					c.simple("lost-write", []int32{int32(i), lr}, "#%d's append of %d to %q was acknowledged, but #%d, invoked later, read %q without it, and no read ever saw it", t.op().Index, x.v, m.Key, c.txns[lr].op().Index, m.Key)
 				}
@@ -235,9 +264,8 @@ func (c *checker) listAppend() error {
 			case (k == kWW || k == kRW) && m.F == checkers.MopAppend:
 				x := kv{key, m.Value.(int64)}
 				pv, ok := prev(x)
-				_, seen := pos[x]
 				note := ""
-				if !seen {
+				if !seen(x) {
 					note = " (no read saw it, so it follows every observed append)"
 				}
 				if k == kWW && ok && writerOf(kv{key, pv}) == a {
@@ -276,7 +304,7 @@ func readOf(mops []checkers.Mop, key string, last int64, nonEmpty bool) ([]int64
 // key was not read before; and a read must not contain an append the
 // transaction makes only later. It scans the transaction's mops directly, so
 // it allocates nothing for the common small transaction.
-func (c *checker) internalListAppend(i int32, writer map[kv]int32) {
+func (c *checker) internalListAppend(i int32, writerOf func(kv) int32) {
 	t := &c.txns[i]
 	for mi, m := range t.mops {
 		if m.F != checkers.MopRead {
@@ -334,7 +362,7 @@ func (c *checker) internalListAppend(i int32, writer map[kv]int32) {
 				continue
 			}
 			v := t.mops[j].Value.(int64)
-			if slices.Contains(r, v) && writer[kv{k, v}] == i {
+			if slices.Contains(r, v) && writerOf(kv{k, v}) == i {
 				c.simple("internal", []int32{i}, "#%d read %q = %s, containing %d, which it appends only later", t.op().Index, m.Key, formatList(r), v)
 				return
 			}

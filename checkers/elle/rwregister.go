@@ -60,8 +60,8 @@ func (c *checker) rwRegister() error {
 	for i, x := range versions {
 		vid[x] = int32(i)
 	}
-	var vedges []edge // version graph over vid
-	preds := map[kv][]pred{}
+	var vedges []edge      // version graph over vid
+	preds := map[kv][]kv{} // writes-follow-reads predecessors, for explanations
 	for i := range c.txns {
 		t := &c.txns[i]
 		if t.typ != checkers.OK {
@@ -114,7 +114,7 @@ func (c *checker) rwRegister() error {
 				if wrote && fw != rv {
 					b := kv{k, fw}
 					vedges = append(vedges, edge{vid[x], vid[b], 1})
-					preds[b] = append(preds[b], pred{x, false})
+					preds[b] = append(preds[b], x)
 				}
 			}
 		}
@@ -124,8 +124,11 @@ func (c *checker) rwRegister() error {
 	// another final write of the same key was invoked is the older version
 	// (elle's linearizable-keys option).
 	if c.realtime() {
-		byKey := make([][]int32, len(c.keyName))
-		verOf := map[[2]int32]int64{} // (txn, key) -> its final write
+		type writes struct {
+			ids  []int32 // final writers of the key (ok or info)
+			vids []int32 // the version each wrote
+		}
+		byKey := make([]writes, len(c.keyName))
 		for i := range c.txns {
 			t := &c.txns[i]
 			if t.typ == checkers.Fail {
@@ -133,25 +136,18 @@ func (c *checker) rwRegister() error {
 			}
 			for mi, m := range t.mops {
 				if m.F == checkers.MopWrite && finalWrite(t, mi) {
-					k := t.keys[mi]
-					byKey[k] = append(byKey[k], int32(i))
-					verOf[[2]int32{int32(i), k}] = m.Value.(int64)
+					w := &byKey[t.keys[mi]]
+					w.ids = append(w.ids, int32(i))
+					w.vids = append(w.vids, vid[kv{t.keys[mi], m.Value.(int64)}])
 				}
 			}
 		}
-		for k, ids := range byKey {
-			if len(ids) < 2 {
-				continue
+		for _, w := range byKey {
+			if len(w.ids) > 1 {
+				c.realtimePairs(w.ids, func(i, j int) {
+					vedges = append(vedges, edge{w.vids[i], w.vids[j], 1})
+				})
 			}
-			c.realtimePairs(ids, func(a, b int32) {
-				x := kv{int32(k), verOf[[2]int32{a, int32(k)}]}
-				y := kv{int32(k), verOf[[2]int32{b, int32(k)}]}
-				if x == y {
-					return
-				}
-				vedges = append(vedges, edge{vid[x], vid[y], 1})
-				preds[y] = append(preds[y], pred{x, true})
-			})
 		}
 	}
 
@@ -205,6 +201,15 @@ func (c *checker) rwRegister() error {
 		}
 		return 0, false, false
 	}
+	// rtPred returns a's final write of k when a completed before b was
+	// invoked, so that write precedes b's in the real-time version order.
+	rtPred := func(a, b, k int32) (int64, bool) {
+		ta, tb := &c.txns[a], &c.txns[b]
+		if ta.typ != checkers.OK || ta.comp.Time >= tb.inv.Time {
+			return 0, false
+		}
+		return finalWriteOf(ta, k)
+	}
 	c.explain = func(a, b int32, k uint8, an, bn string) string {
 		for _, m := range c.txns[b].mops {
 			key := c.key(m.Key)
@@ -219,18 +224,25 @@ func (c *checker) rwRegister() error {
 					continue
 				}
 				for _, p := range preds[x] {
-					if k == kWW && writer[p.v] == a {
-						if p.realtime {
-							return fmt.Sprintf("%s wrote %d to %q after %s's write of %d had completed", bn, x.v, m.Key, an, p.v.v)
-						}
-						return fmt.Sprintf("%s read %s's write of %d to %q and then overwrote it with %d", bn, an, p.v.v, m.Key, x.v)
+					if k == kWW && writer[p] == a {
+						return fmt.Sprintf("%s read %s's write of %d to %q and then overwrote it with %d", bn, an, p.v, m.Key, x.v)
 					}
-					if v, absent, ok := extReadOf(a, m.Key); k == kRW && ok && !absent && v == p.v.v {
-						how := ""
-						if p.realtime {
-							how = " later in real time"
+					if v, absent, ok := extReadOf(a, m.Key); k == kRW && ok && !absent && v == p.v {
+						return fmt.Sprintf("%s read %q = %d, which %s overwrote with %d", an, m.Key, p.v, bn, x.v)
+					}
+				}
+				// Real-time version order: some final write of the key
+				// completed before b was invoked.
+				if c.realtime() {
+					if v, ok := rtPred(a, b, key); ok && k == kWW {
+						return fmt.Sprintf("%s wrote %d to %q after %s's write of %d had completed", bn, x.v, m.Key, an, v)
+					}
+					if v, absent, ok := extReadOf(a, m.Key); k == kRW && ok && !absent {
+						if w, found := writer[kv{key, v}]; found {
+							if _, ok := rtPred(w, b, key); ok {
+								return fmt.Sprintf("%s read %q = %d, which %s, invoked after that write completed, overwrote with %d", an, m.Key, v, bn, x.v)
+							}
 						}
-						return fmt.Sprintf("%s read %q = %d, which %s overwrote%s with %d", an, m.Key, p.v.v, bn, how, x.v)
 					}
 				}
 				if _, absent, ok := extReadOf(a, m.Key); k == kRW && ok && absent && !hasPred[x] {
@@ -253,10 +265,12 @@ func finalWrite(t *txn, mi int) bool {
 	return true
 }
 
-// pred is a version's predecessor and how we know: a transaction read it and
-// then wrote the newer version (writes follow reads), or its write completed
-// before the newer one was invoked (real time).
-type pred struct {
-	v        kv
-	realtime bool
+// finalWriteOf returns t's final write of key k.
+func finalWriteOf(t *txn, k int32) (int64, bool) {
+	for j := len(t.mops) - 1; j >= 0; j-- {
+		if t.keys[j] == k && t.mops[j].F == checkers.MopWrite {
+			return t.mops[j].Value.(int64), true
+		}
+	}
+	return 0, false
 }
