@@ -27,6 +27,7 @@ const (
 	OpScatter
 )
 
+// String names the kind ("split", "scatter").
 func (k OpKind) String() string {
 	switch k {
 	case OpSplit:
