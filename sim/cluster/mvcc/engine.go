@@ -333,10 +333,18 @@ func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 	e.updateMaxTS(req.GetVersion())
 	rc := newReadCtx(req.GetContext(), req.GetVersion())
 	limit := int(req.GetLimit())
+	if limit == 0 {
+		return resp // txn/store.rs Scanner::scan collects while len < limit
+	}
+	// read_range_check: a blocking memory lock fails the whole request.
+	if kerr := e.memRangeCheck(req.GetStartKey(), req.GetEndKey(), req.GetReverse(), rc); kerr != nil {
+		resp.Error = kerr
+		return resp
+	}
 	step := int(req.GetSampleStep())
 	n := 0
 	e.scanKeys(e.st, req.GetStartKey(), req.GetEndKey(), req.GetReverse(), func(raw []byte) bool {
-		if limit > 0 && len(resp.Pairs) >= limit {
+		if len(resp.Pairs) >= limit {
 			return false
 		}
 		enc := EncodeKey(raw)
@@ -367,7 +375,7 @@ func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 		resp.Pairs = append(resp.Pairs, p)
 		return true
 	})
-	invariants.Assert(limit == 0 || len(resp.Pairs) <= limit, "scan returned %d > limit %d", len(resp.Pairs), limit)
+	invariants.Assert(len(resp.Pairs) <= limit, "scan returned %d > limit %d", len(resp.Pairs), limit)
 	return resp
 }
 
@@ -432,4 +440,31 @@ func (e *Engine) nextKey(s *store, from, bound []byte, reverse bool) ([]byte, bo
 		return mk, true
 	}
 	return k, ok
+}
+
+// memRangeCheck is ConcurrencyManager::read_range_check over the memory lock
+// table for a scan range.
+func (e *Engine) memRangeCheck(start, end []byte, reverse bool, rc readCtx) *kvrpcpb.KeyError {
+	if reverse {
+		start, end = end, start
+	}
+	lo := EncodeKey(start)
+	var hi []byte
+	if len(end) > 0 {
+		hi = EncodeKey(end)
+	}
+	var kerr *kvrpcpb.KeyError
+	e.memLocks.AscendGreaterOrEqual(kvItem{key: lo}, func(it kvItem) bool {
+		if hi != nil && bytes.Compare(it.key, hi) >= 0 {
+			return false
+		}
+		raw, ok := DecodeKey(it.key)
+		invariants.Assert(ok, "undecodable memory lock key %x", it.key)
+		if blocks, _ := lockBlocksRead(it.lock, raw, rc); blocks {
+			kerr = errLocked(it.lock, raw)
+			return false
+		}
+		return true
+	})
+	return kerr
 }

@@ -43,18 +43,29 @@ func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mut
 		if l.Type != LockPessimistic {
 			return res, errAbort("LockTypeNotMatch { start_ts: %d, key: %X, pessimistic: false }", startTS, raw), nil
 		}
-		if needValue || needExist || shouldNotExist {
-			load(maxTS)
+		// handle_existing_exclusive_lock: re-check at the (possibly lock's)
+		// for_update_ts; rewrite only when for_update_ts grows.
+		readTS := forUpdateTS
+		if allowConflict && forUpdateTS < l.ForUpdateTS {
+			readTS = l.ForUpdateTS
+			res.conflictTS = l.ForUpdateTS
 		}
-		if shouldNotExist && res.exists {
-			return res, errAlreadyExist(raw), nil
+		if needValue || needExist || shouldNotExist || res.conflictTS != 0 {
+			if w, cts := t.s.latestDataWrite(enc, readTS); w != nil {
+				if perr := t.checkDataConstraint(shouldNotExist, w, cts, raw, enc); perr != nil {
+					if cts > forUpdateTS {
+						return res, errWriteConflict(startTS, w.StartTS, cts, raw, req.GetPrimaryLock(), kvrpcpb.WriteConflict_PessimisticRetry), nil
+					}
+					return res, perr.kerr, nil
+				}
+			}
+			load(readTS)
 		}
-		if l.ForUpdateTS < forUpdateTS {
+		if readTS > l.ForUpdateTS {
 			nl := l.clone()
-			nl.ForUpdateTS = forUpdateTS
-			nl.TTL = max(nl.TTL, req.GetLockTtl())
-			nl.MinCommitTS = max(nl.MinCommitTS, req.GetMinCommitTs())
-			nl.IsLockedWithConflict = false
+			nl.ForUpdateTS = readTS
+			nl.TTL = req.GetLockTtl()
+			nl.MinCommitTS = req.GetMinCommitTs()
 			t.putLock(enc, nl)
 		}
 		return res, nil, nil
@@ -87,6 +98,10 @@ func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mut
 		load(maxTS)
 	}
 	if req.GetLockOnlyIfExists() && !res.exists {
+		if res.conflictTS != 0 {
+			cts, w := t.s.seekWrite(enc, maxTS)
+			return res, errWriteConflict(startTS, w.StartTS, cts, raw, req.GetPrimaryLock(), kvrpcpb.WriteConflict_PessimisticRetry), nil
+		}
 		res.notLocked = true
 		return res, nil, nil
 	}
