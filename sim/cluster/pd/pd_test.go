@@ -435,3 +435,56 @@ func TestAskAndReportBatchSplit(t *testing.T) {
 		}
 	}
 }
+
+func TestTSOCountBeyondLogicalRange(t *testing.T) {
+	p := New(base, Config{})
+	hdr := &pdpb.RequestHeader{ClusterId: p.ClusterID()}
+	_, err := p.Tso(base, &pdpb.TsoRequest{Header: hdr, Count: 1 << 19})
+	se, ok := err.(*StatusError)
+	if !ok || se.RetryLater || !strings.Contains(se.Msg, "maximum number of retries exceeded") {
+		t.Fatalf("got %v", err)
+	}
+	// PD burned 10ms of physical time on the retries; later timestamps are
+	// still above everything issued.
+	resp, err := p.Tso(base, &pdpb.TsoRequest{Header: hdr, Count: 1})
+	if err != nil || resp.GetTimestamp().GetPhysical() != base.UnixMilli()+10 {
+		t.Fatalf("after the failed batch: %v %v", resp, err)
+	}
+}
+
+// TestConcurrentUse hammers one PD from several goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	p := bootstrapped(t, Config{NoKeyspaceRegionSplit: true})
+	hdr := &pdpb.RequestHeader{ClusterId: p.ClusterID()}
+	done := make(chan uint64)
+	for g := range 4 {
+		go func() {
+			var last uint64
+			for i := range 200 {
+				now := base.Add(time.Duration(i) * time.Millisecond)
+				switch g {
+				case 0:
+					p.Tick(now)
+				case 1:
+					p.RegionHeartbeat(now, &pdpb.RegionHeartbeatRequest{Header: hdr,
+						Region: &metapb.Region{Id: 2, RegionEpoch: &metapb.RegionEpoch{ConfVer: 1, Version: uint64(i + 1)}, Peers: []*metapb.Peer{{Id: 3, StoreId: 1}}},
+						Leader: &metapb.Peer{Id: 3, StoreId: 1}})
+				case 2:
+					p.GetRegion(now, &pdpb.GetRegionRequest{Header: hdr, RegionKey: []byte("k")})
+					p.Ready()
+				}
+				if resp, err := p.Tso(now, &pdpb.TsoRequest{Header: hdr, Count: 3}); err == nil {
+					ts := ComposeTS(resp.GetTimestamp().GetPhysical(), resp.GetTimestamp().GetLogical())
+					if ts <= last {
+						t.Errorf("goroutine %d: ts %d after %d", g, ts, last)
+					}
+					last = ts
+				}
+			}
+			done <- last
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}

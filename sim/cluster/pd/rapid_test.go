@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 	"pgregory.net/rapid"
@@ -192,6 +193,67 @@ func TestRapidRegionTreeModel(t *testing.T) {
 				if ok && (!bytes.Equal(g.GetRegion().GetStartKey(), []byte(mr.start)) || g.GetRegion().GetRegionEpoch().GetVersion() != mr.ver) {
 					t.Fatalf("GetRegion(%q): pd %v, model %v", k, g.GetRegion(), mr)
 				}
+			}
+		}
+	})
+}
+
+// TestRapidDeterministic runs one random script of commands (the datadriven
+// vocabulary) on two PDs built from the same seed: the transcripts match.
+func TestRapidDeterministic(t *testing.T) {
+	cmd := func(c string, kv ...string) *datadriven.TestData {
+		d := &datadriven.TestData{Cmd: c}
+		for i := 0; i+1 < len(kv); i += 2 {
+			d.CmdArgs = append(d.CmdArgs, datadriven.CmdArg{Key: kv[i], Vals: []string{kv[i+1]}})
+		}
+		return d
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		seed := fmt.Sprint(rapid.Uint64().Draw(rt, "seed"))
+		script := []*datadriven.TestData{cmd("new", "seed", seed, "max-peers", "1"), cmd("bootstrap"),
+			cmd("put-store", "id", "2"), cmd("put-store", "id", "3")}
+		keys := []string{"", "b", "d", "f", "h"}
+		for range rapid.IntRange(1, 40).Draw(rt, "n") {
+			k := func(l string) string { return keys[rapid.IntRange(0, len(keys)-1).Draw(rt, l)] }
+			switch rapid.IntRange(0, 9).Draw(rt, "cmd") {
+			case 0:
+				script = append(script, cmd("tso", "count", fmt.Sprint(rapid.IntRange(1, 1000).Draw(rt, "count"))))
+			case 1:
+				script = append(script, cmd("tick", "d", "700ms"))
+			case 2:
+				script = append(script, cmd("leader-change"))
+			case 3:
+				s, e := k("s"), k("e")
+				st := fmt.Sprint(rapid.IntRange(1, 3).Draw(rt, "st"))
+				script = append(script, cmd("heartbeat", "id", fmt.Sprint(rapid.IntRange(2, 5).Draw(rt, "id")),
+					"start", s, "end", e, "ver", fmt.Sprint(rapid.IntRange(1, 4).Draw(rt, "ver")),
+					"stores", st, "leader", st))
+			case 4:
+				script = append(script, cmd("scatter", "ids", fmt.Sprint(rapid.IntRange(2, 5).Draw(rt, "sid")), "group", "g"))
+			case 5:
+				script = append(script, cmd("split", "keys", k("sk")), cmd("ready"))
+			case 6:
+				script = append(script, cmd("advance-txn", "target", fmt.Sprint(rapid.IntRange(0, 100).Draw(rt, "txn"))))
+			case 7:
+				script = append(script, cmd("set-barrier", "id", "b", "ts", fmt.Sprint(rapid.IntRange(0, 100).Draw(rt, "bts")), "ttl", "5"))
+			case 8:
+				script = append(script, cmd("batch-scan", "ranges", "-"), cmd("regions"))
+			case 9:
+				script = append(script, cmd("poll", "job", "1"), cmd("operator", "id", "3"), cmd("all-gc-states"))
+			}
+		}
+		run := func() []string {
+			e := &env{}
+			var out []string
+			for _, d := range script {
+				out = append(out, e.handle(t, d))
+			}
+			return out
+		}
+		a, b := run(), run()
+		for i := range a {
+			if a[i] != b[i] {
+				rt.Fatalf("step %d (%s): %q vs %q", i, script[i].Cmd, a[i], b[i])
 			}
 		}
 	})

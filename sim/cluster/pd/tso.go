@@ -144,8 +144,9 @@ func (t *tsoOracle) getTS(now time.Time, count uint32, saveInterval time.Duratio
 		}
 		return ts, nil
 	}
-	return pdpb.Timestamp{}, &StatusError{Code: codes.Unknown, RetryLater: true,
-		Msg: errGenerateTimestamp("generate tso maximum number of retries exceeded")}
+	// Only a count beyond the logical range gets here (every retry moved the
+	// physical time on and overflowed again): retrying will not help.
+	return pdpb.Timestamp{}, errUnknown(errGenerateTimestamp("generate tso maximum number of retries exceeded"))
 }
 
 // generateLocked allocates count timestamps and checks monotonicity.
