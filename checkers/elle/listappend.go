@@ -205,6 +205,32 @@ func (c *checker) listAppend() error {
 		return e != nil && e.pos >= 0
 	}
 
+	// A transaction's appends to one key are atomic: where the version order
+	// shows them, they must sit next to one another, in mop order.
+	for i := range c.txns {
+		t := &c.txns[i]
+		if t.typ == checkers.Fail {
+			continue
+		}
+		for mi, m := range t.mops {
+			if m.F != checkers.MopAppend {
+				continue
+			}
+			k := t.keys[mi]
+			for j := mi + 1; j < len(t.mops); j++ {
+				if t.keys[j] != k || t.mops[j].F != checkers.MopAppend {
+					continue
+				}
+				a, b := find(kv{k, m.Value.(int64)}), find(kv{k, t.mops[j].Value.(int64)})
+				if b.pos >= 0 && (a.pos < 0 || b.pos != a.pos+1) && !reported[k] {
+					reported[k] = true
+					c.simple("incompatible-order", []int32{int32(i), longestBy[k]}, "#%d appended %d then %d to %q, but #%d read %q = %s, which does not show them adjacent and in that order", t.op().Index, m.Value.(int64), t.mops[j].Value.(int64), m.Key, c.txns[longestBy[k]].op().Index, m.Key, formatList(longest[k]))
+				}
+				break
+			}
+		}
+	}
+
 	// prev returns the element appended just before x in version order, or
 	// false when x follows the initial empty state.
 	prev := func(x kv) (int64, bool) {
