@@ -103,6 +103,8 @@ func (c *checker) rwRegister() error {
 			switch {
 			case !ok:
 				c.simple("garbage-read", []int32{int32(i)}, "#%d read %q = %d, which no transaction wrote", t.op().Index, m.Key, rv)
+			case w == int32(i):
+				c.simple("internal", []int32{int32(i)}, "#%d read %q = %d before writing that value itself", t.op().Index, m.Key, rv)
 			case c.txns[w].typ == checkers.Fail:
 				c.simple("G1a", []int32{int32(i), w}, "#%d read %q = %d, written by #%d, which failed", t.op().Index, m.Key, rv, c.txns[w].op().Index)
 			case !final[x] && w != int32(i):
