@@ -218,6 +218,10 @@ func (p *PD) RegionHeartbeat(now time.Time, req *pdpb.RegionHeartbeatRequest) (*
 		return errResp(fmt.Sprintf("invalid request region, %v", req)), nil
 	case len(req.GetRegion().GetPeers()) == 0:
 		return errResp(fmt.Sprintf("invalid region, zero region peer count: %v", req.GetRegion())), nil
+	case len(req.GetRegion().GetEndKey()) > 0 && bytes.Compare(req.GetRegion().GetStartKey(), req.GetRegion().GetEndKey()) >= 0:
+		// PD does not check this (TiKV never sends it); the fake refuses
+		// rather than corrupt its tree.
+		return errResp(fmt.Sprintf("invalid region, start key >= end key: %v", req.GetRegion())), nil
 	}
 	r := &regionInfo{
 		meta:         cloneRegion(req.GetRegion()),
