@@ -468,3 +468,37 @@ func (e *Engine) memRangeCheck(start, end []byte, reverse bool, rc readCtx) *kvr
 	})
 	return kerr
 }
+
+// Snapshot is a consistent, read-only copy-on-write view of the
+// transactional column families, for checkers and debugging (for example
+// the liveness phase's "all locks resolved"). It does not bump max_ts and
+// ignores locks on reads.
+type Snapshot struct {
+	s *store
+}
+
+// Snapshot returns a view of the current state; later commands do not
+// change it.
+func (e *Engine) Snapshot() *Snapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return &Snapshot{s: e.st.snapshot()}
+}
+
+// Get returns the value of key committed at or below ts, ignoring locks.
+func (s *Snapshot) Get(key []byte, ts uint64) ([]byte, bool) {
+	v, _, ok := s.s.getValueAt(EncodeKey(key), ts)
+	return append([]byte(nil), v...), ok
+}
+
+// Locks returns every lock in key order.
+func (s *Snapshot) Locks() []*kvrpcpb.LockInfo {
+	var out []*kvrpcpb.LockInfo
+	s.s.lock.Ascend(func(it kvItem) bool {
+		raw, ok := DecodeKey(it.key)
+		invariants.Assert(ok, "undecodable lock key %x", it.key)
+		out = append(out, it.lock.lockInfo(raw))
+		return true
+	})
+	return out
+}

@@ -1,0 +1,241 @@
+package mvcc
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+)
+
+// Golden values from the farmhash C++ reference (Fingerprint64 equals
+// Hash64 for inputs up to 32 bytes), as published with the Go port.
+func TestFingerprint64Golden(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		out uint64
+	}{
+		{"a", 0xb3454265b6df75e3},
+		{"ab", 0xaa8d6e5242ada51e},
+		{"abc", 0x24a5b3a074e7f369},
+		{"abcd", 0x1a5502de4a1f8101},
+		{"abcde", 0xc22f4663e54e04d4},
+		{"abcdef", 0xc329379e6a03c2cd},
+		{"abcdefg", 0x3c40c92b1ccb7355},
+		{"abcdefgh", 0xfee9d22990c82909},
+		{"abcdefghi", 0x332c8ed4dae5ba42},
+		{"abcdefghij", 0x8a3abb6a5f3fb7fb},
+		{"Nepal premier won't resign.", 0x8eb3808d1ccfc779},
+		{"C is as portable as Stonehedge!!", 0xb944f8a16261e414},
+	} {
+		require.Equal(t, tc.out, Fingerprint64([]byte(tc.in)), "%q", tc.in)
+	}
+	// Longer inputs exercise the other paths; they must be deterministic
+	// and length-sensitive.
+	long := bytes.Repeat([]byte("0123456789"), 20)
+	for n := 33; n <= len(long); n += 7 {
+		require.Equal(t, Fingerprint64(long[:n]), Fingerprint64(append([]byte(nil), long[:n]...)))
+		require.NotEqual(t, Fingerprint64(long[:n]), Fingerprint64(long[:n-1]))
+	}
+	require.Equal(t, farmK2, Fingerprint64(nil))
+}
+
+func TestKeyEncodingOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := rapid.SliceOf(rapid.Byte()).Draw(t, "a")
+		b := rapid.SliceOf(rapid.Byte()).Draw(t, "b")
+		ea, eb := EncodeKey(a), EncodeKey(b)
+		if got, want := bytes.Compare(ea, eb), bytes.Compare(a, b); got != want {
+			t.Fatalf("order of %x,%x: encoded %d raw %d", a, b, got, want)
+		}
+		da, ok := DecodeKey(ea)
+		if !ok || !bytes.Equal(da, a) {
+			t.Fatalf("round trip %x -> %x", a, da)
+		}
+		ts1 := rapid.Uint64Min(1).Draw(t, "ts1")
+		ts2 := rapid.Uint64Min(1).Draw(t, "ts2")
+		// Newer versions sort first.
+		if ts1 > ts2 && !keyLess(appendTS(ea, ts1), appendTS(ea, ts2)) {
+			t.Fatalf("version order")
+		}
+		k, ts := splitTS(appendTS(ea, ts1))
+		if !bytes.Equal(k, ea) || ts != ts1 {
+			t.Fatalf("splitTS")
+		}
+	})
+	_, ok := DecodeKey([]byte{1, 2, 3})
+	require.False(t, ok)
+	_, ok = DecodeKey([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0xF0})
+	require.False(t, ok)
+	require.Nil(t, prefixNext([]byte{0xFF, 0xFF}))
+}
+
+// TestMemoryLockTable covers the concurrency manager's memory lock table:
+// a memory lock blocks point reads and scans like a CF lock, is visible to
+// scans even without CF data, and is lost on restart.
+func TestMemoryLockTable(t *testing.T) {
+	e := New(Config{})
+	l := &Lock{Type: LockPut, Primary: []byte("m"), StartTS: 10, TTL: 5, MinCommitTS: 11, UseAsyncCommit: true}
+	e.memLocks.ReplaceOrInsert(kvItem{key: EncodeKey([]byte("m")), lock: l})
+	g := e.Get(&kvrpcpb.GetRequest{Key: []byte("m"), Version: 20})
+	require.NotNil(t, g.Error.GetLocked())
+	require.True(t, g.Error.Locked.UseAsyncCommit)
+	g = e.Get(&kvrpcpb.GetRequest{Key: []byte("m"), Version: 10})
+	require.Nil(t, g.Error)
+	s := e.Scan(&kvrpcpb.ScanRequest{StartKey: []byte("a"), EndKey: []byte("z"), Version: 20, Limit: 10})
+	require.NotNil(t, s.Error.GetLocked())
+	s = e.Scan(&kvrpcpb.ScanRequest{StartKey: []byte("z"), EndKey: []byte("a"), Version: 20, Limit: 10, Reverse: true})
+	require.NotNil(t, s.Error.GetLocked())
+	s = e.Scan(&kvrpcpb.ScanRequest{StartKey: []byte("a"), Version: 20, Limit: 10, Context: &kvrpcpb.Context{ResolvedLocks: []uint64{10}}})
+	require.Nil(t, s.Error)
+	require.Empty(t, s.Pairs)
+	e.Restart()
+	require.Equal(t, uint64(0), e.MaxTS())
+	require.Nil(t, e.Get(&kvrpcpb.GetRequest{Key: []byte("m"), Version: 20}).Error)
+}
+
+func TestRestartDropsWaitersAndMemoryState(t *testing.T) {
+	e := New(Config{DisableInMemoryPessimisticLocks: false})
+	lock := func(start uint64, key string) (*kvrpcpb.PessimisticLockResponse, *LockWait) {
+		return e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{
+			Mutations:   []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: []byte(key)}},
+			PrimaryLock: []byte(key), StartVersion: start, ForUpdateTs: start, LockTtl: 10,
+		})
+	}
+	resp, w := lock(5, "a")
+	require.Nil(t, w)
+	require.Empty(t, resp.Errors)
+	_, w1 := lock(6, "a")
+	_, w2 := lock(7, "a")
+	require.NotNil(t, w1)
+	require.NotNil(t, w2)
+	e.SetMaxTS(100)
+	e.SetMaxTS(50) // never lowers
+	require.Equal(t, uint64(100), e.MaxTS())
+	require.Equal(t, []uint64{w1.Token, w2.Token}, e.Restart())
+	require.Nil(t, e.CancelLockWait(w1.Token, 0))
+	require.Empty(t, e.Snapshot().Locks(), "in-memory pessimistic lock survives restart")
+	require.Equal(t, Ready{}, e.Ready())
+
+	// With in-memory locks disabled the pessimistic lock is durable.
+	e = New(Config{DisableInMemoryPessimisticLocks: true})
+	_, w = e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{
+		Mutations:   []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: []byte("a")}},
+		PrimaryLock: []byte("a"), StartVersion: 5, ForUpdateTs: 5,
+	})
+	require.Nil(t, w)
+	e.Restart()
+	require.Len(t, e.Snapshot().Locks(), 1)
+}
+
+func TestSnapshotIsolatedFromLaterWrites(t *testing.T) {
+	e := New(Config{})
+	put := func(start, commit uint64, v string) {
+		r := e.Prewrite(&kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("k"), Value: []byte(v)}},
+			PrimaryLock: []byte("k"), StartVersion: start, LockTtl: 1})
+		require.Empty(t, r.Errors)
+		require.Nil(t, e.Commit(&kvrpcpb.CommitRequest{StartVersion: start, CommitVersion: commit, Keys: [][]byte{[]byte("k")}}).Error)
+	}
+	put(1, 2, "v1")
+	snap := e.Snapshot()
+	put(3, 4, "v2")
+	v, ok := snap.Get([]byte("k"), 10)
+	require.True(t, ok)
+	require.Equal(t, "v1", string(v))
+	v, _ = e.Snapshot().Get([]byte("k"), 10)
+	require.Equal(t, "v2", string(v))
+}
+
+// TestRegionScopedVariants covers the *InRange commands the cluster layer
+// uses for region-wide requests.
+func TestRegionScopedVariants(t *testing.T) {
+	e := New(Config{})
+	var ms []*kvrpcpb.Mutation
+	for _, k := range []string{"a", "b", "c", "d"} {
+		ms = append(ms, &kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte(k), Value: []byte(k)})
+	}
+	require.Empty(t, e.Prewrite(&kvrpcpb.PrewriteRequest{Mutations: ms, PrimaryLock: []byte("a"), StartVersion: 10, LockTtl: 1}).Errors)
+	sl := e.ScanLockInRange(&kvrpcpb.ScanLockRequest{MaxVersion: 10, StartKey: []byte("a")}, []byte("b"), []byte("d"))
+	require.Len(t, sl.Locks, 2)
+	require.Empty(t, e.ScanLockInRange(&kvrpcpb.ScanLockRequest{MaxVersion: 10, StartKey: []byte("c"), EndKey: []byte("d")}, []byte("d"), nil).Locks)
+	require.Len(t, e.ScanLock(&kvrpcpb.ScanLockRequest{MaxVersion: 10, Limit: 3}).Locks, 3)
+	require.Empty(t, e.ScanLock(&kvrpcpb.ScanLockRequest{MaxVersion: 9}).Locks)
+	require.Nil(t, e.ResolveLockInRange(&kvrpcpb.ResolveLockRequest{StartVersion: 10, CommitVersion: 20}, []byte("b"), []byte("d")).Error)
+	require.Len(t, e.ScanLock(&kvrpcpb.ScanLockRequest{MaxVersion: 100}).Locks, 2)
+	v, ok := e.Snapshot().Get([]byte("c"), 20)
+	require.True(t, ok)
+	require.Equal(t, "c", string(v))
+	// Lite resolve without start_version is rejected.
+	require.NotNil(t, e.ResolveLock(&kvrpcpb.ResolveLockRequest{Keys: [][]byte{[]byte("a")}}).Error)
+
+	for _, k := range []string{"x", "y"} {
+		_, w := e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: []byte(k)}},
+			PrimaryLock: []byte("x"), StartVersion: 30, ForUpdateTs: 30})
+		require.Nil(t, w)
+	}
+	e.PessimisticRollbackInRange(&kvrpcpb.PessimisticRollbackRequest{StartVersion: 30, ForUpdateTs: 30}, []byte("y"), nil)
+	locks := e.Snapshot().Locks()
+	require.Len(t, locks, 3)
+	require.Equal(t, "x", string(locks[2].Key))
+}
+
+func TestRawV2AndErrors(t *testing.T) {
+	e := New(Config{APIVersion: kvrpcpb.APIVersion_V2})
+	v2 := &kvrpcpb.Context{ApiVersion: kvrpcpb.APIVersion_V2}
+	now := testNow
+	require.NotEmpty(t, e.RawBatchGet(&kvrpcpb.RawBatchGetRequest{Context: v2, Keys: [][]byte{[]byte("xa")}}, now).Pairs[0].Error)
+	require.NotEmpty(t, e.RawDelete(&kvrpcpb.RawDeleteRequest{Context: v2, Key: []byte("xa")}, now).Error)
+	require.NotEmpty(t, e.RawBatchDelete(&kvrpcpb.RawBatchDeleteRequest{Context: v2, Keys: [][]byte{[]byte("xa")}}, now).Error)
+	require.NotEmpty(t, e.RawBatchPut(&kvrpcpb.RawBatchPutRequest{Context: v2, Pairs: []*kvrpcpb.KvPair{{Key: []byte("xa")}}}, now).Error)
+	require.NotEmpty(t, e.RawDeleteRange(&kvrpcpb.RawDeleteRangeRequest{Context: v2, StartKey: []byte("ra"), EndKey: []byte("xb")}, now).Error)
+	require.NotEmpty(t, e.RawDeleteRange(&kvrpcpb.RawDeleteRangeRequest{Context: v2, StartKey: []byte("ra"), EndKey: []byte("rb"), Cf: "lock"}, now).Error)
+	require.NotEmpty(t, e.RawBatchScan(&kvrpcpb.RawBatchScanRequest{Context: v2, Ranges: []*kvrpcpb.KeyRange{{StartKey: []byte("xa")}}}, now).Kvs[0].Error)
+	require.NotEmpty(t, e.RawBatchScan(&kvrpcpb.RawBatchScanRequest{Context: v2, Cf: "write"}, now).Kvs[0].Error)
+	require.NotEmpty(t, e.RawScan(&kvrpcpb.RawScanRequest{Context: v2, StartKey: []byte("ra"), Cf: "write", Limit: 1}, now).Kvs[0].Error)
+	require.NotEmpty(t, e.RawCompareAndSwap(&kvrpcpb.RawCASRequest{Context: v2, Key: []byte("xa")}, now).Error)
+	require.NotEmpty(t, e.RawGetKeyTTL(&kvrpcpb.RawGetKeyTTLRequest{Context: v2, Key: []byte("xa")}, now).Error)
+	require.NotEmpty(t, e.RawChecksum(&kvrpcpb.RawChecksumRequest{Context: v2, Ranges: []*kvrpcpb.KeyRange{{StartKey: []byte("xa"), EndKey: []byte("xb")}}}, now).Error)
+	require.NotEmpty(t, e.RawGet(&kvrpcpb.RawGetRequest{Context: v2, Key: []byte("ra"), Cf: "lock"}, now).Error)
+	// An unbounded V2 raw scan is checked on its start key only.
+	require.Empty(t, e.RawPut(&kvrpcpb.RawPutRequest{Context: v2, Key: []byte("rk"), Value: []byte("v"), Ttl: 30}, now).Error)
+	sc := e.RawScan(&kvrpcpb.RawScanRequest{Context: v2, StartKey: []byte("ra"), Limit: 5}, now)
+	require.Len(t, sc.Kvs, 1)
+	require.Nil(t, sc.Kvs[0].Error)
+	ttl := e.RawGetKeyTTL(&kvrpcpb.RawGetKeyTTLRequest{Context: v2, Key: []byte("rk")}, now)
+	require.Equal(t, uint64(30), ttl.Ttl)
+	cas := e.RawCompareAndSwap(&kvrpcpb.RawCASRequest{Context: v2, Key: []byte("rk"), PreviousValue: []byte("v"), Value: []byte("w"), Ttl: 1}, now)
+	require.True(t, cas.Succeed)
+	// Txn commands with V1 context on a V2 store accept TiDB keys only.
+	require.NotNil(t, e.Prewrite(&kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Key: []byte("ra")}}, StartVersion: 1}).Errors[0].Abort)
+	require.NotNil(t, e.Scan(&kvrpcpb.ScanRequest{StartKey: []byte("a"), EndKey: []byte("b"), Limit: 1, Version: 1}).Error)
+
+	e1 := New(Config{})
+	require.NotEmpty(t, e1.RawCompareAndSwap(&kvrpcpb.RawCASRequest{Key: []byte("a"), Ttl: 5}, now).Error)
+	require.NotEmpty(t, e1.RawBatchPut(&kvrpcpb.RawBatchPutRequest{Pairs: []*kvrpcpb.KvPair{{Key: []byte("a")}}, Ttl: 5}, now).Error)
+	require.NotEmpty(t, e1.RawScan(&kvrpcpb.RawScanRequest{StartKey: []byte("a"), Limit: 1, Cf: "bad"}, now).Kvs[0].Error)
+	require.NotEmpty(t, e1.RawDeleteRange(&kvrpcpb.RawDeleteRangeRequest{StartKey: []byte("a"), Cf: "bad"}, now).Error)
+}
+
+func TestGCKeepsLocksAndLongValues(t *testing.T) {
+	e := New(Config{})
+	long := bytes.Repeat([]byte("v"), 400)
+	for i, ts := range []uint64{10, 20, 30} {
+		r := e.Prewrite(&kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("k"), Value: append(long, byte(i))}},
+			PrimaryLock: []byte("k"), StartVersion: ts, LockTtl: 1})
+		require.Empty(t, r.Errors)
+		require.Nil(t, e.Commit(&kvrpcpb.CommitRequest{StartVersion: ts, CommitVersion: ts + 1, Keys: [][]byte{[]byte("k")}}).Error)
+	}
+	require.Empty(t, e.Prewrite(&kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("k"), Value: long}},
+		PrimaryLock: []byte("k"), StartVersion: 40, LockTtl: 1}).Errors)
+	st := e.GC(35)
+	require.Equal(t, GCStats{WritesDeleted: 2, ValuesDeleted: 2}, st)
+	require.Len(t, e.Snapshot().Locks(), 1)
+	v, ok := e.Snapshot().Get([]byte("k"), 35)
+	require.True(t, ok)
+	require.Equal(t, byte(2), v[len(v)-1])
+	// Rolling back the long-value lock deletes its default-CF value.
+	require.Nil(t, e.BatchRollback(&kvrpcpb.BatchRollbackRequest{StartVersion: 40, Keys: [][]byte{[]byte("k")}}).Error)
+	info := e.MvccGetByKey(&kvrpcpb.MvccGetByKeyRequest{Key: []byte("k")}).Info
+	require.Len(t, info.Values, 1)
+}
