@@ -271,6 +271,10 @@ func (c *checker) findCycles() {
 	}
 }
 
+// examplesTries bounds the start edges tried per cycle class and component
+// once the history is known to be illegal.
+const examplesTries = 16
+
 func (c *checker) searchComponent(s *searcher, comp []int32, cid int32, nodes []int32, extra bool) {
 	rwFound := false
 	for _, sp := range dataSpecs {
@@ -288,7 +292,14 @@ func (c *checker) searchComponent(s *searcher, comp []int32, cid int32, nodes []
 		if !c.forbidden(name) && !(sp.name == "G2-item" && !rwFound) {
 			continue
 		}
-		cyc, ok := s.find(comp, cid, nodes, sp)
+		// Searching until a class is ruled out matters only while the
+		// verdict hangs on it; once a forbidden anomaly is known, a few
+		// start edges per class are enough to report examples.
+		tries := 0
+		if len(c.res.Anomalies) > 0 {
+			tries = examplesTries
+		}
+		cyc, ok := s.find(comp, cid, nodes, sp, tries)
 		if s.exhausted {
 			return
 		}

@@ -126,10 +126,12 @@ func b2i(b bool) int {
 	return 0
 }
 
-// find returns the shortest cycle of class sp through one of the first
-// start edges it tries in component cid (nodes sorted), or false. After a
-// first hit it tries a few more start edges to find a shorter cycle.
-func (s *searcher) find(comp []int32, cid int32, nodes []int32, sp spec) (cycle, bool) {
+// find returns the shortest cycle of class sp through one of the start
+// edges it tries in component cid (nodes sorted), or false. After a first
+// hit it tries a few more start edges to find a shorter cycle. With
+// maxTries > 0 it gives up after that many start edges; otherwise a false
+// result means no such cycle exists (unless the budget ran out).
+func (s *searcher) find(comp []int32, cid int32, nodes []int32, sp spec, maxTries int) (cycle, bool) {
 	s.comp = comp
 	s.nodeList = nodes
 	for i, v := range nodes {
@@ -148,7 +150,7 @@ func (s *searcher) find(comp []int32, cid int32, nodes []int32, sp spec) (cycle,
 	}
 	var best cycle
 	found := false
-	extra := 0
+	extra, tries := 0, 0
 	g := s.g
 	for _, u := range nodes {
 		for i := g.off[u]; i < g.off[u+1]; i++ {
@@ -158,6 +160,10 @@ func (s *searcher) find(comp []int32, cid int32, nodes []int32, sp spec) (cycle,
 			}
 			for ks := g.kinds[i] & sp.start; ks != 0; ks &= ks - 1 {
 				k := uint8(1) << bits.TrailingZeros8(ks)
+				if maxTries > 0 && tries >= maxTries {
+					return best, found
+				}
+				tries++
 				c, ok := s.bfs(u, v, k, cid, nodes, sp)
 				if s.exhausted {
 					return best, found
