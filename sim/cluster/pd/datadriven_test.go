@@ -593,6 +593,40 @@ func (e *env) handle(t *testing.T, d *datadriven.TestData) string {
 			return "error: " + err.Error()
 		}
 		return fmt.Sprintf("keyspace %d %s", m.GetId(), m.GetName())
+	case "get-external-ts":
+		// Example: get-external-ts
+		resp, err := e.p.GetExternalTimestamp(e.now, &pdpb.GetExternalTimestampRequest{Header: e.hdr()})
+		if err != nil {
+			return fmtErr(err)
+		}
+		if resp.GetTimestamp() == 1<<64-1 {
+			return "ts=max"
+		}
+		return fmt.Sprintf("ts=%d", resp.GetTimestamp())
+	case "set-external-ts":
+		// Example: set-external-ts ts=100 | set-external-ts ahead   (above any TSO)
+		ts := argU(t, d, "ts", 0)
+		if d.HasArg("ahead") {
+			ts = ComposeTS(e.now.Add(time.Hour).UnixMilli(), 0)
+		}
+		resp, err := e.p.SetExternalTimestamp(e.now, &pdpb.SetExternalTimestampRequest{Header: e.hdr(), Timestamp: ts})
+		if err != nil {
+			return fmtErr(err)
+		}
+		if h := fmtHeader(resp.GetHeader()); h != "" {
+			return h
+		}
+		return "ok"
+	case "load-keyspace-by-id":
+		// Example: load-keyspace-by-id id=1
+		resp, err := e.p.LoadKeyspaceByID(e.now, &keyspacepb.LoadKeyspaceByIDRequest{Header: e.hdr(), Keyspace: &keyspacepb.LoadKeyspaceByIDRequest_Id{Id: uint32(argU(t, d, "id", 0))}})
+		if err != nil {
+			return fmtErr(err)
+		}
+		if h := fmtHeader(resp.GetHeader()); h != "" {
+			return h
+		}
+		return fmt.Sprintf("keyspace %d %s", resp.GetKeyspace().GetId(), resp.GetKeyspace().GetName())
 	case "load-keyspace":
 		// Example: load-keyspace name=DEFAULT
 		name, _ := arg(d, "name")

@@ -100,6 +100,7 @@ type storage struct {
 	regions      *regionTree // region meta is persisted by PD as it changes
 	gc           *gcStates
 	keyspaces    *keyspaces
+	externalTS   uint64
 }
 
 // PD is the fake PD cluster. See the package documentation.
