@@ -24,6 +24,7 @@ package retry
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/tikvsim/tikvsim/client/tikverr"
@@ -229,7 +230,7 @@ func (s *Schedule) Advance(sleep int) {
 func expo(base, cap, n int) int {
 	v := base
 	for range n {
-		if v >= cap {
+		if v >= cap || v > math.MaxInt/2 {
 			break
 		}
 		v *= 2
