@@ -10,7 +10,9 @@
 //   - the TSO: physical milliseconds + 18 logical bits, batch allocation, the
 //     persisted window upper bound (pkg/tso/tso.go syncTimestamp /
 //     updateTimestamp / saveTimestamp), logical-overflow handling, GetMinTS;
-//   - the ID allocator (AllocID, persisted window like pkg/id/id.go);
+//   - the ID allocator (AllocID, persisted window like pkg/id/id.go) and
+//     the ids TiKV asks for before a split (AskBatchSplit, ReportBatchSplit);
+//   - the external timestamp (Get/SetExternalTimestamp);
 //   - Bootstrap / IsBootstrapped;
 //   - stores (PutStore, GetStore, GetAllStores, StoreHeartbeat, state
 //     Up/Offline/Tombstone, labels, version, cluster version);
@@ -20,7 +22,8 @@
 //     BatchScanRegions, QueryRegion);
 //   - split and scatter operators (SplitRegions, ScatterRegion, GetOperator);
 //   - the GC-states API (pkg/gc/gc_state_manager.go, server/gc_service.go);
-//   - keyspace metadata for API V2 (LoadKeyspace, pkg/keyspace/keyspace.go);
+//   - keyspace metadata for API V2 (LoadKeyspace, LoadKeyspaceByID,
+//     CreateKeyspace; pkg/keyspace/keyspace.go);
 //   - the cluster config (GetClusterConfig).
 //
 // # Purity
