@@ -186,7 +186,25 @@ func (p *PD) Ready() []Op {
 	defer p.mu.Unlock()
 	q := p.ops.queue
 	p.ops.queue = nil
+	for i := range q {
+		q[i] = q[i].clone()
+	}
 	return q
+}
+
+func (o Op) clone() Op {
+	o.Epoch = cloneEpoch(o.Epoch)
+	keys := make([][]byte, len(o.SplitKeys))
+	for i, k := range o.SplitKeys {
+		keys[i] = cloneBytes(k)
+	}
+	if o.SplitKeys == nil {
+		keys = nil
+	}
+	o.SplitKeys = keys
+	o.TargetStores = append([]uint64(nil), o.TargetStores...)
+	o.TargetPeers = clonePeers(o.TargetPeers)
+	return o
 }
 
 // HasReady reports whether Ready would return any Op.
