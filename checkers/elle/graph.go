@@ -88,6 +88,13 @@ func buildGraph(n int, edges []edge) *graph {
 		}
 		g.off[v+1] = int32(len(g.to))
 	}
+	invariants.Assert(int(g.off[n]) == len(g.to) && len(g.to) == len(g.kinds), "graph: %d offsets end, %d targets, %d kinds", g.off[n], len(g.to), len(g.kinds))
+	if invariants.Enabled {
+		for v := 0; v < n; v++ {
+			seg := g.to[g.off[v]:g.off[v+1]]
+			invariants.Assert(slices.IsSorted(seg) && !slices.Contains(seg, int32(v)), "graph: successors of %d unsorted or self edge", v)
+		}
+	}
 	return g
 }
 
@@ -183,6 +190,7 @@ func (g *graph) sccs(mask uint8) (comp []int32, comps [][]int32) {
 		}
 	}
 	invariants.Assert(len(stack) == 0, "tarjan: stack not empty")
+	invariants.Assert(len(call) == 0, "tarjan: call stack not empty")
 	slices.SortFunc(comps, func(a, b []int32) int { return int(a[0]) - int(b[0]) })
 	for id, c := range comps {
 		for _, w := range c {

@@ -174,6 +174,7 @@ func (c *checker) listAppend() error {
 				continue
 			}
 			el.pos = int32(i)
+			invariants.Assert(find(kv{k, e}).pos == int32(i), "pos of %d", e)
 		}
 	}
 	reported := make([]bool, nk)

@@ -259,7 +259,13 @@ func (s *searcher) walk(u int32, sk uint8, end int32, last uint8) cycle {
 	// nodes and kinds are reversed: nodes = [end ... v, u], kinds = [last ... sk].
 	reverse(nodes)
 	reverse(kinds)
-	invariants.Assert(len(nodes) == len(kinds), "cycle: %d nodes, %d kinds", len(nodes), len(kinds))
+	invariants.Assert(len(nodes) == len(kinds) && len(nodes) >= 2, "cycle: %d nodes, %d kinds", len(nodes), len(kinds))
+	if invariants.Enabled {
+		for i, k := range kinds {
+			a, b := nodes[i], nodes[(i+1)%len(nodes)]
+			invariants.Assert(s.g.kindsOf(a, b)&k != 0, "cycle: edge %d->%d lacks kind %d", a, b, k)
+		}
+	}
 	return cycle{nodes: nodes, kinds: kinds}
 }
 
