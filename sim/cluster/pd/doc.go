@@ -20,7 +20,8 @@
 //     as the real one does (pkg/core/region.go, region_tree.go), and the
 //     region queries (GetRegion, GetPrevRegion, GetRegionByID, ScanRegions,
 //     BatchScanRegions, QueryRegion);
-//   - split and scatter operators (SplitRegions, ScatterRegion, GetOperator);
+//   - split and scatter operators (StartSplitRegions / PollSplitRegions,
+//     ScatterRegion, GetOperator);
 //   - the GC-states API (pkg/gc/gc_state_manager.go, server/gc_service.go);
 //   - keyspace metadata for API V2 (LoadKeyspace, LoadKeyspaceByID,
 //     CreateKeyspace; pkg/keyspace/keyspace.go);
@@ -71,8 +72,19 @@
 //
 // The owner calls Tick(now) at least every Config.TSOUpdatePhysicalInterval of
 // simulated time. Tick advances the TSO physical time and its persisted
-// window (PD's allocatorUpdater loop) and times out operators. Without Tick
-// the TSO physical time only moves on logical overflow.
+// window (PD's allocatorUpdater loop), times out operators and runs the
+// keyspace-boundary split checker. Without Tick the TSO physical time only
+// moves on logical overflow.
+//
+// # Ids and replicas
+//
+// As with TiKV, the cluster layer should take every store, region and peer
+// id from AllocID (also the ones it bootstraps with, and AskBatchSplit's for
+// splits); scatter Ops allocate their new peer ids the same way. Without
+// placement rules a region counts as fully replicated when it has exactly
+// Config.MaxPeerCount peers and no learner; set MaxPeerCount to the cluster's
+// replica count (1 for single-replica regions) or scatters and splits will
+// refuse the regions, as PD does.
 //
 // # Pending operations: the contract with the cluster layer
 //
