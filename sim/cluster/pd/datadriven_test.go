@@ -190,6 +190,7 @@ func (e *env) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		return fmt.Sprintf("ts=%s count=%d", fmtTS(resp.GetTimestamp()), resp.GetCount())
 	case "min-ts":
+		// Example: min-ts
 		resp, err := e.p.GetMinTS(e.now, &pdpb.GetMinTSRequest{Header: e.hdr()})
 		if err != nil {
 			return fmtErr(err)
@@ -214,12 +215,15 @@ func (e *env) handle(t *testing.T, d *datadriven.TestData) string {
 		e.p.ChangeLeader(e.now, id)
 		return fmt.Sprintf("leader %s physical=%v saved=%v", e.leaderName(), e.p.tso.physical.Sub(base), e.p.st.tsoSaved.Sub(base))
 	case "crash":
+		// Example: crash   (no leader until restart)
 		e.p.Crash()
 		return "leader " + e.leaderName()
 	case "restart":
+		// Example: restart
 		e.p.Restart(e.now)
 		return fmt.Sprintf("leader %s physical=%v saved=%v", e.leaderName(), e.p.tso.physical.Sub(base), e.p.st.tsoSaved.Sub(base))
 	case "members":
+		// Example: members
 		resp, _ := e.p.GetMembers(e.now, nil)
 		for _, m := range resp.GetMembers() {
 			fmt.Fprintf(&out, "%s %s\n", m.GetName(), m.GetClientUrls()[0])
