@@ -41,8 +41,9 @@ type Options struct {
 }
 
 // Check reports whether every key of the register history h is linearizable.
-// Each non-linearizable key yields one "nonlinearizable" anomaly listing that
-// key's operations. A malformed history gives Unknown.
+// Each non-linearizable key yields one "nonlinearizable" anomaly listing
+// that key's operations, less every read that is not needed to show the
+// violation (see minimize). A malformed history gives Unknown.
 func Check(h checkers.History, opts Options) checkers.Result {
 	var res checkers.Result
 	parts, err := partition(h)
@@ -55,7 +56,7 @@ func Check(h checkers.History, opts Options) checkers.Result {
 	for _, p := range parts {
 		switch porcupine.CheckOperationsTimeout(Model, p.ops, opts.Timeout) {
 		case porcupine.Illegal:
-			res.Anomalies = append(res.Anomalies, p.anomaly())
+			res.Anomalies = append(res.Anomalies, p.minimize(opts).anomaly(len(p.ops)))
 		case porcupine.Unknown:
 			timedOut = append(timedOut, p.key)
 		}

@@ -309,3 +309,34 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// The anomaly keeps only the reads needed to show the violation.
+func TestMinimizedAnomaly(t *testing.T) {
+	var h checkers.History
+	add := func(p int, ty checkers.Type, f string, v any, tm int64) {
+		h = append(h, checkers.Op{Index: int64(len(h)), Time: tm, Process: p, Type: ty, F: f, Key: "x", Value: v})
+	}
+	add(0, checkers.Invoke, checkers.FWrite, int64(1), 0)
+	add(0, checkers.OK, checkers.FWrite, int64(1), 10)
+	for i := range 20 {
+		add(1, checkers.Invoke, checkers.FRead, nil, int64(20+10*i))
+		add(1, checkers.OK, checkers.FRead, int64(1), int64(25+10*i))
+	}
+	add(2, checkers.Invoke, checkers.FRead, nil, 1000)
+	add(2, checkers.OK, checkers.FRead, nil, 1010)
+	r := Check(h, Options{})
+	if r.Verdict != checkers.Illegal || len(r.Anomalies) != 1 {
+		t.Fatalf("got %s", r)
+	}
+	var idx []int64
+	for _, op := range r.Anomalies[0].Ops {
+		idx = append(idx, op.Index)
+	}
+	if len(idx) != 2 || idx[0] != 1 || idx[1] != int64(len(h)-1) {
+		t.Fatalf("anomaly ops %v, want the write and the stale read", idx)
+	}
+	// W1, W2 then a read of 1: the read of 2 in between is not needed.
+	if h := load(t, "testdata/nonmonotonic.jsonl"); len(Check(h, Options{}).Anomalies[0].Ops) != 3 {
+		t.Fatalf("nonmonotonic: %s", Check(h, Options{}))
+	}
+}

@@ -16,7 +16,7 @@ type part struct {
 	src []checkers.Pair // src[i] produced ops[i]
 }
 
-func (p part) anomaly() checkers.Anomaly {
+func (p part) anomaly(total int) checkers.Anomaly {
 	a := checkers.Anomaly{Kind: "nonlinearizable"}
 	for _, s := range p.src {
 		op := s.Complete
@@ -25,8 +25,59 @@ func (p part) anomaly() checkers.Anomaly {
 		}
 		a.Ops = append(a.Ops, op)
 	}
-	a.Explanation = fmt.Sprintf("key %q: no linearization of its %d operations exists (see the HTML visualization for the longest linearizable prefixes)", p.key, len(p.ops))
+	a.Explanation = fmt.Sprintf("key %q: these %d of its %d operations already have no linearization (all its writes and successful cas, and the reads that cannot be explained); see the HTML visualization for the longest linearizable prefixes", p.key, len(p.ops), total)
 	return a
+}
+
+// minimizeChecks bounds the porcupine runs spent shrinking one key.
+const minimizeChecks = 64
+
+// minimize drops reads (including unknown-outcome ones) that are not
+// needed for the key to be non-linearizable, trying ever smaller chunks as
+// in delta debugging. Dropping a read is sound: reads do not change the
+// state, so any linearization of the whole would restrict to one of the
+// rest; if the rest has none, neither has the whole. Writes and cas ops
+// stay. The work is bounded by minimizeChecks porcupine runs; a run that
+// times out keeps the reads it tried to drop.
+func (p part) minimize(opts Options) part {
+	var reads []int
+	for i, op := range p.ops {
+		if op.Input.(input).f == checkers.FRead {
+			reads = append(reads, i)
+		}
+	}
+	drop := make([]bool, len(p.ops))
+	without := func() part {
+		q := part{key: p.key}
+		for i := range p.ops {
+			if !drop[i] {
+				q.ops = append(q.ops, p.ops[i])
+				q.src = append(q.src, p.src[i])
+			}
+		}
+		return q
+	}
+	checks := 0
+	for chunk := (len(reads) + 1) / 2; chunk >= 1 && checks < minimizeChecks; chunk /= 2 {
+		for i := 0; i < len(reads) && checks < minimizeChecks; {
+			end := min(i+chunk, len(reads))
+			for _, r := range reads[i:end] {
+				drop[r] = true
+			}
+			checks++
+			if porcupine.CheckOperationsTimeout(Model, without().ops, opts.Timeout) == porcupine.Illegal {
+				reads = append(reads[:i], reads[end:]...)
+				continue
+			}
+			for _, r := range reads[i:end] {
+				drop[r] = false
+			}
+			i = end
+		}
+	}
+	q := without()
+	invariants.Assert(len(q.ops) > 0, "minimize: nothing left of key %q", p.key)
+	return q
 }
 
 // input and output are porcupine's Input and Output for the register model.
