@@ -15,6 +15,9 @@ func physical(ts uint64) uint64 { return ts >> 18 }
 // commitKey is actions/commit.rs commit().
 func (t *mvccTxn) commitKey(raw []byte, commitTS uint64) *kvrpcpb.KeyError {
 	enc := EncodeKey(raw)
+	if s := t.s.getShared(enc); s != nil && s.get(t.startTS) != nil {
+		return t.commitSharedKey(enc, raw, s, commitTS)
+	}
 	l := t.s.getLock(enc)
 	if l == nil || l.StartTS != t.startTS {
 		rec := t.s.getTxnCommitRecord(enc, t.startTS)
@@ -119,6 +122,14 @@ func (t *mvccTxn) checkTxnStatusMissingLock(raw []byte, mismatch *Lock, action m
 // Committed error.
 func (t *mvccTxn) cleanupKey(raw []byte, currentTS uint64, protect bool) (kerr *kvrpcpb.KeyError, committed uint64) {
 	enc := EncodeKey(raw)
+	if s := t.s.getShared(enc); s != nil && s.get(t.startTS) != nil {
+		sl := s.get(t.startTS)
+		if currentTS != 0 && physical(sl.StartTS)+sl.TTL >= physical(currentTS) {
+			return &kvrpcpb.KeyError{Locked: s.lockInfo(raw)}, 0
+		}
+		t.rollbackSharedLock(enc, raw, s, !protect)
+		return nil, 0
+	}
 	l := t.s.getLock(enc)
 	if l != nil && l.StartTS == t.startTS {
 		if currentTS != 0 && physical(l.StartTS)+l.TTL >= physical(currentTS) {
@@ -210,6 +221,11 @@ func (e *Engine) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Che
 	raw := req.GetPrimaryKey()
 	enc := EncodeKey(raw)
 	t := e.newTxn(req.GetLockTs())
+	if s := t.s.getShared(enc); s != nil {
+		// A shared-locked key cannot be a primary (commands/check_txn_status.rs).
+		resp.Error = &kvrpcpb.KeyError{PrimaryMismatch: &kvrpcpb.PrimaryMismatch{LockInfo: s.lockInfo(raw)}}
+		return resp
+	}
 	l := t.s.getLock(enc)
 	var st txnStatus
 	if l != nil && l.StartTS == req.GetLockTs() {
@@ -412,12 +428,24 @@ func (e *Engine) ResolveLockInRange(req *kvrpcpb.ResolveLockRequest, start, end 
 			return resp
 		}
 		for _, k := range req.GetKeys() {
-			if l := e.st.getLock(EncodeKey(k)); l != nil && l.StartTS == req.GetStartVersion() {
+			enc := EncodeKey(k)
+			if l := e.st.getLock(enc); l != nil && l.StartTS == req.GetStartVersion() {
 				targets = append(targets, kl{k, l})
+			}
+			if s := e.st.getShared(enc); s != nil && s.get(req.GetStartVersion()) != nil {
+				targets = append(targets, kl{k, s.get(req.GetStartVersion())})
 			}
 		}
 	} else {
-		e.forEachLock(start, end, func(raw []byte, l *Lock) bool {
+		e.forEachLock(start, end, func(raw []byte, l *Lock, s *sharedLocks) bool {
+			if s != nil {
+				for _, sl := range s.locks {
+					if _, ok := status[sl.StartTS]; ok {
+						targets = append(targets, kl{raw, sl})
+					}
+				}
+				return true
+			}
 			if _, ok := status[l.StartTS]; ok {
 				targets = append(targets, kl{raw, l})
 			}
@@ -451,8 +479,9 @@ func (e *Engine) ResolveLockInRange(req *kvrpcpb.ResolveLockRequest, start, end 
 	return resp
 }
 
-// forEachLock visits the CF locks with raw key in [start, end), in order.
-func (e *Engine) forEachLock(start, end []byte, f func(raw []byte, l *Lock) bool) {
+// forEachLock visits the CF locks with raw key in [start, end), in order:
+// exactly one of l and s is set (s for a shared-locked key).
+func (e *Engine) forEachLock(start, end []byte, f func(raw []byte, l *Lock, s *sharedLocks) bool) {
 	from := EncodeKey(start)
 	var endEnc []byte
 	if len(end) > 0 {
@@ -464,7 +493,7 @@ func (e *Engine) forEachLock(start, end []byte, f func(raw []byte, l *Lock) bool
 		}
 		raw, ok := DecodeKey(it.key)
 		invariants.Assert(ok, "undecodable lock key %x", it.key)
-		return f(raw, it.lock)
+		return f(raw, it.lock, it.shared)
 	})
 }
 
@@ -480,6 +509,10 @@ func (e *Engine) TxnHeartBeat(req *kvrpcpb.TxnHeartBeatRequest) *kvrpcpb.TxnHear
 		return resp
 	}
 	enc := EncodeKey(req.GetPrimaryLock())
+	if s := e.st.getShared(enc); s != nil && s.get(req.GetStartVersion()) != nil {
+		resp.Error = &kvrpcpb.KeyError{PrimaryMismatch: &kvrpcpb.PrimaryMismatch{LockInfo: s.lockInfo(req.GetPrimaryLock())}}
+		return resp
+	}
 	l := e.st.getLock(enc)
 	if l == nil || l.StartTS != req.GetStartVersion() {
 		resp.Error = errTxnNotFound(req.GetStartVersion(), req.GetPrimaryLock())
@@ -523,11 +556,26 @@ func (e *Engine) ScanLockInRange(req *kvrpcpb.ScanLockRequest, rstart, rend []by
 	}
 	e.updateMaxTS(req.GetMaxVersion())
 	limit := int(req.GetLimit())
-	e.forEachLock(start, end, func(raw []byte, l *Lock) bool {
-		if l.StartTS <= req.GetMaxVersion() {
+	count := 0
+	e.forEachLock(start, end, func(raw []byte, l *Lock, s *sharedLocks) bool {
+		if s != nil {
+			// Shared holders are filtered and counted one by one
+			// (scan_locks_from_storage), returned in one wrapper.
+			fs := &sharedLocks{shrinkOnly: s.shrinkOnly}
+			for _, sl := range s.locks {
+				if sl.StartTS <= req.GetMaxVersion() && (limit == 0 || count < limit) {
+					fs.locks = append(fs.locks, sl)
+					count++
+				}
+			}
+			if len(fs.locks) > 0 {
+				resp.Locks = append(resp.Locks, fs.lockInfo(raw))
+			}
+		} else if l.StartTS <= req.GetMaxVersion() {
 			resp.Locks = append(resp.Locks, l.lockInfo(raw))
+			count++
 		}
-		return limit == 0 || len(resp.Locks) < limit
+		return limit == 0 || count < limit
 	})
 	return resp
 }

@@ -157,6 +157,8 @@ func parseMutations(input string) ([]*kvrpcpb.Mutation, []kvrpcpb.PrewriteReques
 			m.Op = kvrpcpb.Op_Lock
 		case "check":
 			m.Op = kvrpcpb.Op_CheckNotExists
+		case "slock":
+			m.Op = kvrpcpb.Op_SharedLock
 		}
 		if (m.Op == kvrpcpb.Op_Put || m.Op == kvrpcpb.Op_Insert) && len(rest) > 0 {
 			m.Value = []byte(rest[0])
@@ -275,6 +277,9 @@ func (h *ddHarness) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		for _, k := range a.keys("keys") {
 			m := &kvrpcpb.Mutation{Op: kvrpcpb.Op_PessimisticLock, Key: k}
+			if a.has("shared") {
+				m.Op = kvrpcpb.Op_SharedPessimisticLock
+			}
 			if a.has("not-exist") {
 				m.Assertion = kvrpcpb.Assertion_NotExist
 			}
@@ -282,7 +287,7 @@ func (h *ddHarness) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		resp, w := e.PessimisticLock(req)
 		if w != nil {
-			return fmt.Sprintf("wait token=%d key=%s holder=%d timeout=%v mode=%v", w.Token, w.Key, w.Lock.LockVersion, w.Timeout, w.Mode)
+			return fmt.Sprintf("wait token=%d key=%s holders=%v timeout=%v mode=%v", w.Token, w.Key, w.Holders, w.Timeout, w.Mode)
 		}
 		return show(resp)
 	case "pessimistic-rollback":
@@ -387,6 +392,17 @@ func (e *Engine) dump() string {
 	var lines []string
 	e.st.lock.Ascend(func(it kvItem) bool {
 		raw, _ := DecodeKey(it.key)
+		if it.shared != nil {
+			s := fmt.Sprintf("lock %s: Shared", raw)
+			if it.shared.shrinkOnly {
+				s += " shrink-only"
+			}
+			for _, l := range it.shared.locks {
+				s += fmt.Sprintf(" [%v start=%d primary=%s for_update=%d]", l.Type, l.StartTS, l.Primary, l.ForUpdateTS)
+			}
+			lines = append(lines, s)
+			return true
+		}
 		l := it.lock
 		s := fmt.Sprintf("lock %s: %v start=%d primary=%s ttl=%d for_update=%d min_commit=%d", raw, l.Type, l.StartTS, l.Primary, l.TTL, l.ForUpdateTS, l.MinCommitTS)
 		if l.HasValue {

@@ -91,7 +91,7 @@ func (e *Engine) Restart() []uint64 {
 	sort.Slice(dropped, func(i, j int) bool { return dropped[i] < dropped[j] })
 	var del [][]byte
 	e.st.lock.Ascend(func(it kvItem) bool {
-		if it.lock.InMemory {
+		if it.lock != nil && it.lock.InMemory {
 			del = append(del, it.key)
 		}
 		return true
@@ -497,7 +497,11 @@ func (s *Snapshot) Locks() []*kvrpcpb.LockInfo {
 	s.s.lock.Ascend(func(it kvItem) bool {
 		raw, ok := DecodeKey(it.key)
 		invariants.Assert(ok, "undecodable lock key %x", it.key)
-		out = append(out, it.lock.lockInfo(raw))
+		if it.shared != nil {
+			out = append(out, it.shared.lockInfo(raw))
+		} else {
+			out = append(out, it.lock.lockInfo(raw))
+		}
 		return true
 	})
 	return out

@@ -18,9 +18,40 @@ type aplResult struct {
 }
 
 // acquireKey is actions/acquire_pessimistic_lock.rs acquire_pessimistic_lock.
-func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mutation, allowConflict bool) (aplResult, *kvrpcpb.KeyError, *Lock) {
+// acqBlock says why an acquire stopped at another transaction's lock:
+// holders are the start_ts values to wait for; shrink, when set, is the
+// key's shared locks just marked shrink-only (answered at once, no wait).
+type acqBlock struct {
+	holders []uint64
+	shrink  *sharedLocks
+}
+
+func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mutation, allowConflict bool) (aplResult, *kvrpcpb.KeyError, *acqBlock) {
 	raw := m.GetKey()
 	enc := EncodeKey(raw)
+	isShared := m.GetOp() == kvrpcpb.Op_SharedPessimisticLock
+	if s := t.s.getShared(enc); s != nil || isShared {
+		if l := t.s.getLock(enc); l != nil {
+			// Share-mode request vs an exclusive lock.
+			return aplResult{}, errLocked(l, raw), &acqBlock{holders: []uint64{l.StartTS}}
+		}
+		if !isShared {
+			if !s.shrinkOnly {
+				ns := s.clone()
+				ns.shrinkOnly = true
+				return aplResult{}, &kvrpcpb.KeyError{Locked: ns.lockInfo(raw)}, &acqBlock{shrink: ns}
+			}
+			return aplResult{}, &kvrpcpb.KeyError{Locked: s.lockInfo(raw)}, &acqBlock{holders: sharedHolders(s)}
+		}
+		if m.GetAssertion() == kvrpcpb.Assertion_NotExist || req.GetReturnValues() || req.GetCheckExistence() {
+			t.e.updateMaxTS(req.GetForUpdateTs())
+		}
+		res, kerr, wait := t.acquireShared(req, raw, enc, s)
+		if kerr != nil && wait {
+			return res, kerr, &acqBlock{holders: sharedHolders(s)}
+		}
+		return res, kerr, nil
+	}
 	startTS, forUpdateTS := req.GetStartVersion(), req.GetForUpdateTs()
 	shouldNotExist := m.GetAssertion() == kvrpcpb.Assertion_NotExist
 	needValue := req.GetReturnValues()
@@ -38,7 +69,7 @@ func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mut
 	}
 	if l := t.s.getLock(enc); l != nil {
 		if l.StartTS != startTS {
-			return res, errLocked(l, raw), l
+			return res, errLocked(l, raw), &acqBlock{holders: []uint64{l.StartTS}}
 		}
 		if l.Type != LockPessimistic {
 			return res, errAbort("LockTypeNotMatch { start_ts: %d, key: %X, pessimistic: false }", startTS, raw), nil
@@ -112,6 +143,14 @@ func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mut
 	return res, nil, nil
 }
 
+func sharedHolders(s *sharedLocks) []uint64 {
+	var out []uint64
+	for _, l := range s.locks {
+		out = append(out, l.StartTS)
+	}
+	return out
+}
+
 // LockWait describes a PessimisticLock request that must wait for another
 // transaction's lock. The engine keeps the waiter queued; the caller parks
 // the request and then exactly one of these happens:
@@ -128,9 +167,12 @@ type LockWait struct {
 	Token       uint64
 	StartTS     uint64
 	ForUpdateTS uint64
-	// Key is the raw key waited on; Lock is the lock held on it.
-	Key  []byte
-	Lock *kvrpcpb.LockInfo
+	// Key is the raw key waited on; Lock is the lock held on it (a
+	// SharedLock wrapper when held in share mode); Holders lists the
+	// start_ts of every holder.
+	Key     []byte
+	Lock    *kvrpcpb.LockInfo
+	Holders []uint64
 	// Timeout is the wait's deadline: wait_timeout (0 = default), capped at
 	// Config.WaitForLockTimeout.
 	Timeout time.Duration
@@ -161,7 +203,7 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 	}
 	keys := make([][]byte, 0, len(req.GetMutations()))
 	for _, m := range req.GetMutations() {
-		if m == nil || (m.GetOp() != kvrpcpb.Op_PessimisticLock) {
+		if m == nil || (m.GetOp() != kvrpcpb.Op_PessimisticLock && m.GetOp() != kvrpcpb.Op_SharedPessimisticLock) {
 			return fail(errAbort("invalid mutation in pessimistic lock request")), nil
 		}
 		keys = append(keys, m.GetKey())
@@ -178,16 +220,23 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 	t := e.newTxn(req.GetStartVersion())
 	var results []aplResult
 	for _, m := range req.GetMutations() {
-		r, kerr, holder := t.acquireKey(req, m, force)
+		r, kerr, blk := t.acquireKey(req, m, force)
 		if kerr == nil {
 			results = append(results, r)
 			continue
 		}
 		t.clear()
-		if holder == nil || req.GetWaitTimeout() < 0 {
+		if blk != nil && blk.shrink != nil {
+			// An exclusive request marks the shared locks shrink-only and
+			// fails at once (commands/acquire_pessimistic_lock.rs, tikv#19313).
+			t.putShared(EncodeKey(m.GetKey()), m.GetKey(), blk.shrink, nil, 0)
+			t.commit()
 			return fail(kerr), nil
 		}
-		return e.startWait(req, m.GetKey(), holder, kerr, fail)
+		if blk == nil || req.GetWaitTimeout() < 0 {
+			return fail(kerr), nil
+		}
+		return e.startWait(req, m.GetKey(), blk.holders, kerr, fail)
 	}
 	t.commit()
 	for _, r := range results {
@@ -234,8 +283,11 @@ func (e *Engine) PessimisticRollbackInRange(req *kvrpcpb.PessimisticRollbackRequ
 	}
 	keys := req.GetKeys()
 	if len(keys) == 0 {
-		e.forEachLock(start, end, func(raw []byte, l *Lock) bool {
-			if l.StartTS == req.GetStartVersion() && l.Type == LockPessimistic {
+		e.forEachLock(start, end, func(raw []byte, l *Lock, s *sharedLocks) bool {
+			if s != nil {
+				l = s.get(req.GetStartVersion())
+			}
+			if l != nil && l.StartTS == req.GetStartVersion() && l.Type == LockPessimistic {
 				keys = append(keys, raw)
 			}
 			return true
@@ -244,6 +296,14 @@ func (e *Engine) PessimisticRollbackInRange(req *kvrpcpb.PessimisticRollbackRequ
 	t := e.newTxn(req.GetStartVersion())
 	for _, k := range keys {
 		enc := EncodeKey(k)
+		if s := t.s.getShared(enc); s != nil {
+			if sl := s.get(req.GetStartVersion()); sl != nil && sl.Type == LockPessimistic && sl.ForUpdateTS <= req.GetForUpdateTs() {
+				ns := s.clone()
+				ns.remove(sl.StartTS)
+				t.putShared(enc, k, ns, sl, 0)
+			}
+			continue
+		}
 		l := t.s.getLock(enc)
 		if l != nil && l.Type == LockPessimistic && l.StartTS == req.GetStartVersion() && l.ForUpdateTS <= req.GetForUpdateTs() {
 			t.unlockKey(enc, k, l, 0)

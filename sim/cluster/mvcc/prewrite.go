@@ -71,6 +71,7 @@ type pmut struct {
 	action         kvrpcpb.PrewriteRequest_PessimisticAction
 	minCommitTS    uint64
 	lockTTL        uint64
+	isShared       bool
 }
 
 func newPmut(m *kvrpcpb.Mutation, p *txnProps, action kvrpcpb.PrewriteRequest_PessimisticAction) (*pmut, *prewriteErr) {
@@ -85,6 +86,8 @@ func newPmut(m *kvrpcpb.Mutation, p *txnProps, action kvrpcpb.PrewriteRequest_Pe
 		pm.lockType = LockDelete
 	case kvrpcpb.Op_Lock:
 		pm.lockType = LockLock
+	case kvrpcpb.Op_SharedLock:
+		pm.lockType, pm.isShared = LockLock, true
 	case kvrpcpb.Op_CheckNotExists:
 		pm.shouldNotExist, pm.shouldNotWrite = true, true
 	default:
@@ -117,6 +120,17 @@ func (t *mvccTxn) prewriteKey(p *txnProps, pm *pmut, secondaries [][]byte, async
 	e := t.e
 	if pm.shouldNotExist {
 		e.updateMaxTS(p.startTS)
+	}
+	if s := t.s.getShared(pm.enc); s != nil {
+		return 0, t.prewriteShared(p, pm, s, async, generation)
+	}
+	if pm.isShared {
+		if l := t.s.getLock(pm.enc); l != nil {
+			return 0, &prewriteErr{kerr: errLocked(l, pm.raw), class: clsLocked}
+		}
+		if pm.action == kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK {
+			return 0, &prewriteErr{kerr: errPessimisticLockNotFound(p.startTS, pm.raw, reasonLockMissingAmendFail), class: clsPessimisticLockNotFound}
+		}
 	}
 	lockAmended := false
 	status := lsNone

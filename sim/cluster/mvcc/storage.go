@@ -20,6 +20,8 @@ type kvItem struct {
 	lock  *Lock  // lock CF
 	write *Write // write CF
 	value []byte // default CF
+	// shared is set instead of lock for a key held in share mode.
+	shared *sharedLocks
 }
 
 func itemLess(a, b kvItem) bool { return bytes.Compare(a.key, b.key) < 0 }
@@ -52,7 +54,7 @@ func (s *store) getLock(enc []byte) *Lock {
 	if !ok {
 		return nil
 	}
-	invariants.Assert(it.lock != nil, "lock CF item without lock at %x", enc)
+	invariants.Assert(it.lock != nil || it.shared != nil, "lock CF item without lock at %x", enc)
 	return it.lock
 }
 
@@ -154,8 +156,9 @@ type modify struct {
 	key   []byte
 	del   bool
 	lock  *Lock
-	write *Write
-	value []byte
+	write  *Write
+	value  []byte
+	shared *sharedLocks
 }
 
 // apply writes the modifies into the store.
@@ -167,7 +170,7 @@ func (s *store) apply(mods []modify) {
 			t = s.def
 		case CFLock:
 			t = s.lock
-			invariants.Assert(m.del || m.lock != nil, "lock modify without lock")
+			invariants.Assert(m.del || m.lock != nil || m.shared != nil, "lock modify without lock")
 		default:
 			t = s.write
 			invariants.Assert(m.del || m.write != nil, "write modify without write")
@@ -176,7 +179,7 @@ func (s *store) apply(mods []modify) {
 			t.Delete(kvItem{key: m.key})
 			continue
 		}
-		t.ReplaceOrInsert(kvItem{key: m.key, lock: m.lock, write: m.write, value: m.value})
+		t.ReplaceOrInsert(kvItem{key: m.key, lock: m.lock, write: m.write, value: m.value, shared: m.shared})
 	}
 }
 

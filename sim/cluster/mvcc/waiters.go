@@ -17,6 +17,7 @@ type waiter struct {
 	req         *kvrpcpb.PessimisticLockRequest
 	key         string // raw key waited on
 	lock        *kvrpcpb.LockInfo
+	holders     []uint64 // start_ts of the lock holder(s) waited for
 	resumable   bool
 	legacyIndex uint64
 	edge        bool // registered in the deadlock detector (not is_first_lock)
@@ -107,12 +108,17 @@ type readyItem struct {
 	notify *DelayedNotify
 }
 
-func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, holder *Lock, kerr *kvrpcpb.KeyError,
+func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, holders []uint64, kerr *kvrpcpb.KeyError,
 	fail func(*kvrpcpb.KeyError) *kvrpcpb.PessimisticLockResponse) (*kvrpcpb.PessimisticLockResponse, *LockWait) {
 	invariants.Assert(kerr.Locked != nil, "waiting without a lock")
+	invariants.Assert(len(holders) > 0, "waiting for nobody")
 	if !req.GetIsFirstLock() {
-		if dl := e.detectDeadlock(req.GetStartVersion(), holder.StartTS, key); dl != nil {
-			return fail(&kvrpcpb.KeyError{Deadlock: dl}), nil
+		// Detect against each holder (a shared lock has several), as
+		// deadlock.rs does for wait_info.lock_info.iter_locks().
+		for _, h := range holders {
+			if dl := e.detectDeadlock(req.GetStartVersion(), h, key); dl != nil {
+				return fail(&kvrpcpb.KeyError{Deadlock: dl}), nil
+			}
 		}
 	}
 	e.nextToken++
@@ -121,7 +127,7 @@ func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, hold
 		ks = &keyWaitState{}
 		e.waiters.keys[string(key)] = ks
 	}
-	w := &waiter{token: e.nextToken, req: req, key: string(key), lock: kerr.Locked, legacyIndex: ks.legacyIndex,
+	w := &waiter{token: e.nextToken, req: req, key: string(key), lock: kerr.Locked, holders: holders, legacyIndex: ks.legacyIndex,
 		resumable: req.GetWakeUpMode() == kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock, edge: !req.GetIsFirstLock()}
 	e.waiters.byToken[w.token] = w
 	timeout := e.cfg.WaitForLockTimeout
@@ -129,7 +135,7 @@ func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, hold
 		timeout = time.Duration(wt) * time.Millisecond
 	}
 	return nil, &LockWait{Token: w.token, StartTS: req.GetStartVersion(), ForUpdateTS: req.GetForUpdateTs(),
-		Key: append([]byte(nil), key...), Lock: kerr.Locked, Timeout: timeout, Mode: req.GetWakeUpMode()}
+		Key: append([]byte(nil), key...), Lock: kerr.Locked, Holders: append([]uint64(nil), holders...), Timeout: timeout, Mode: req.GetWakeUpMode()}
 }
 
 // CancelLockWait ends a wait that timed out on the caller's clock. It
@@ -247,12 +253,14 @@ func (e *Engine) detectDeadlock(txnTS, lockTS uint64, key []byte) *kvrpcpb.Deadl
 		if !w.edge {
 			continue
 		}
-		from, to := w.req.GetStartVersion(), w.lock.GetLockVersion()
-		if seen[[2]uint64{from, to}] {
-			continue
+		from := w.req.GetStartVersion()
+		for _, to := range w.holders {
+			if seen[[2]uint64{from, to}] {
+				continue
+			}
+			seen[[2]uint64{from, to}] = true
+			graph[from] = append(graph[from], wfEdge{to: to, key: []byte(w.key)})
 		}
-		seen[[2]uint64{from, to}] = true
-		graph[from] = append(graph[from], wfEdge{to: to, key: []byte(w.key)})
 	}
 	if seen[[2]uint64{txnTS, lockTS}] {
 		return nil // already waiting for that txn: no new edge
