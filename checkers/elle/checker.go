@@ -159,8 +159,12 @@ func (c *checker) simple(kind string, ts []int32, format string, args ...any) {
 }
 
 func (c *checker) edge(from, to int32, k uint8) {
-	invariants.Assert(from >= 0 && to >= 0 && int(from) < len(c.txns) && int(to) < len(c.txns), "edge %d->%d out of range", from, to)
-	invariants.Assert(c.txns[from].typ != checkers.Fail && c.txns[to].typ != checkers.Fail, "edge %d->%d touches a failed transaction", from, to)
+	if invariants.Enabled && !(from >= 0 && to >= 0 && int(from) < len(c.txns) && int(to) < len(c.txns)) { // hot path: no boxing unless it fails
+		invariants.Fail("edge %d->%d out of range", from, to)
+	}
+	if invariants.Enabled && !(c.txns[from].typ != checkers.Fail && c.txns[to].typ != checkers.Fail) { // hot path: no boxing unless it fails
+		invariants.Fail("edge %d->%d touches a failed transaction", from, to)
+	}
 	if from != to {
 		c.edges = append(c.edges, edge{from, to, k})
 	}
@@ -236,7 +240,9 @@ func (c *checker) realtimePairs(ids []int32, emit func(i, j int)) {
 	for _, e := range evs {
 		if e.invoke {
 			for _, f := range frontier {
-				invariants.Assert(c.txns[ids[f]].comp.Time < c.txns[ids[e.t]].inv.Time, "realtime: %d does not precede %d", ids[f], ids[e.t])
+				if invariants.Enabled && !(c.txns[ids[f]].comp.Time < c.txns[ids[e.t]].inv.Time) { // hot path: no boxing unless it fails
+					invariants.Fail("realtime: %d does not precede %d", ids[f], ids[e.t])
+				}
 				emit(int(f), int(e.t))
 			}
 			continue

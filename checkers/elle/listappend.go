@@ -174,7 +174,9 @@ func (c *checker) listAppend() error {
 				continue
 			}
 			el.pos = int32(i)
-			invariants.Assert(find(kv{k, e}).pos == int32(i), "pos of %d", e)
+			if invariants.Enabled && !(find(kv{k, e}).pos == int32(i)) { // hot path: no boxing unless it fails
+				invariants.Fail("pos of %d", e)
+			}
 		}
 	}
 	reported := make([]bool, nk)
@@ -376,7 +378,9 @@ func (c *checker) internalListAppend(i int32, writerOf func(kv) int32) {
 					}
 					n++
 				}
-				invariants.Assert(bad || n == nApp, "internal: counted %d appends, want %d", n, nApp)
+				if invariants.Enabled && !(bad || n == nApp) { // hot path: no boxing unless it fails
+					invariants.Fail("internal: counted %d appends, want %d", n, nApp)
+				}
 			}
 			if bad {
 				c.simple("internal", []int32{i}, "#%d read %q = %s, which disagrees with its own earlier reads and appends of %q", t.op().Index, m.Key, formatList(r), m.Key)
