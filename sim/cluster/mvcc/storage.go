@@ -152,10 +152,10 @@ func (s *store) nextUserKey(from []byte, endEnc []byte, reverse bool) ([]byte, b
 
 // modify is one buffered change, applied in order.
 type modify struct {
-	cf    string
-	key   []byte
-	del   bool
-	lock  *Lock
+	cf     string
+	key    []byte
+	del    bool
+	lock   *Lock
 	write  *Write
 	value  []byte
 	shared *sharedLocks
