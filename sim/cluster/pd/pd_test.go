@@ -488,3 +488,49 @@ func TestConcurrentUse(t *testing.T) {
 		<-done
 	}
 }
+
+// TestNilElements feeds nil elements inside repeated fields.
+func TestNilElements(t *testing.T) {
+	p := bootstrapped(t, Config{MaxPeerCount: 1})
+	hdr := &pdpb.RequestHeader{ClusterId: p.ClusterID()}
+	mustNotPanic := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("%s panicked: %v", name, r)
+			}
+		}()
+		f()
+	}
+	mustNotPanic("heartbeat nil peer", func() {
+		p.RegionHeartbeat(base, &pdpb.RegionHeartbeatRequest{Header: hdr, Leader: &metapb.Peer{Id: 3, StoreId: 1},
+			Region:       &metapb.Region{Id: 2, Peers: []*metapb.Peer{nil, {Id: 3, StoreId: 1}}},
+			DownPeers:    []*pdpb.PeerStats{nil, {}},
+			PendingPeers: []*metapb.Peer{nil}})
+		p.GetRegion(base, &pdpb.GetRegionRequest{Header: hdr})
+		p.ScatterRegion(base, &pdpb.ScatterRegionRequest{Header: hdr, RegionsId: []uint64{2}})
+		p.Ready()
+	})
+	mustNotPanic("batch scan nil range", func() {
+		p.BatchScanRegions(base, &pdpb.BatchScanRegionsRequest{Header: hdr, Ranges: []*pdpb.KeyRange{nil, nil, {StartKey: []byte("a")}}})
+	})
+	mustNotPanic("query nil keys", func() {
+		p.QueryRegion(base, &pdpb.QueryRegionRequest{Header: hdr, Keys: [][]byte{nil}, PrevKeys: [][]byte{nil}})
+	})
+	mustNotPanic("split nil key", func() {
+		job, _, _ := p.StartSplitRegions(base, &pdpb.SplitRegionsRequest{Header: hdr, SplitKeys: [][]byte{nil, []byte("x")}})
+		p.PollSplitRegions(base.Add(time.Hour), job)
+	})
+	mustNotPanic("put store nil label", func() {
+		p.PutStore(base, &pdpb.PutStoreRequest{Header: hdr, Store: &metapb.Store{Id: 1, Address: "s1", Version: "9.0.0", Labels: []*metapb.StoreLabel{nil}}})
+	})
+	mustNotPanic("report buckets nil", func() {
+		p.ReportBuckets(base, &pdpb.ReportBucketsRequest{Header: hdr})
+	})
+	mustNotPanic("ask split nil peers", func() {
+		p.AskBatchSplit(base, &pdpb.AskBatchSplitRequest{Header: hdr, SplitCount: 3, Region: &metapb.Region{Peers: []*metapb.Peer{nil}}})
+	})
+	mustNotPanic("report split nil regions", func() {
+		p.ReportBatchSplit(base, &pdpb.ReportBatchSplitRequest{Header: hdr, Regions: []*metapb.Region{nil, nil}})
+	})
+}
