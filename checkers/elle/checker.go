@@ -350,7 +350,7 @@ func (c *checker) explainEdge(a, b int32, k uint8, an, bn string) string {
 	ta, tb := &c.txns[a], &c.txns[b]
 	switch k {
 	case kProcess:
-		return fmt.Sprintf("process %d ran %s (#%d) before %s (#%d)", ta.inv.Process, an, ta.inv.Index, bn, tb.inv.Index)
+		return fmt.Sprintf("process %d completed %s before invoking %s", ta.inv.Process, an, bn)
 	case kRealtime:
 		return fmt.Sprintf("%s completed at %d before %s was invoked at %d", an, ta.comp.Time, bn, tb.inv.Time)
 	}
