@@ -232,6 +232,7 @@ func (p *PD) AdvanceGCSafePoint(_ time.Time, req *pdpb.AdvanceGCSafePointRequest
 	if msg != "" {
 		return &pdpb.AdvanceGCSafePointResponse{Header: p.unknownHeader(msg)}, nil
 	}
+	invariants.Assert(target >= old && target <= s.txnSafePoint, "gc safe point %d outside [%d, %d]", target, old, s.txnSafePoint)
 	s.gcSafePoint = target
 	p.checkGCInvariantsLocked()
 	return &pdpb.AdvanceGCSafePointResponse{Header: p.okHeader(), OldGcSafePoint: old, NewGcSafePoint: target}, nil
@@ -271,6 +272,8 @@ func (p *PD) SetGCBarrier(now time.Time, req *pdpb.SetGCBarrierRequest) (*pdpb.S
 			req.GetBarrierTs(), s.txnSafePoint))
 	}
 	b := newBarrier(id, req.GetBarrierTs(), ttl, now)
+	invariants.Assert(b.ts >= s.txnSafePoint, "barrier %q at %d behind txn safe point %d", id, b.ts, s.txnSafePoint)
+	invariants.Assert(b.expire == nil || !b.expire.Before(now.Add(ttl)), "barrier %q expires before its ttl", id)
 	s.barriers[id] = b
 	return &pdpb.SetGCBarrierResponse{Header: p.okHeader(),
 		NewBarrierInfo: &pdpb.GCBarrierInfo{BarrierId: b.id, BarrierTs: b.ts, TtlSeconds: b.ttlAt(now)}}, nil

@@ -383,6 +383,7 @@ func (p *PD) PollSplitRegions(now time.Time, job uint64) (*pdpb.SplitRegionsResp
 		return nil, nil
 	}
 	delete(p.ops.jobs, job)
+	invariants.Assert(len(unprocessed) <= len(j.keys), "more unprocessed keys than keys")
 	return &pdpb.SplitRegionsResponse{
 		Header:             p.okHeader(),
 		FinishedPercentage: uint64(100 - len(unprocessed)*100/len(j.keys)),
@@ -516,6 +517,7 @@ func (p *PD) ScatterRegion(now time.Time, req *pdpb.ScatterRegionRequest) (*pdpb
 			handled++
 		}
 		resp := &pdpb.ScatterRegionResponse{Header: p.okHeader(), FinishedPercentage: 100}
+		invariants.Assert(handled+len(failures) == len(seen), "scatter accounted %d of %d regions", handled+len(failures), len(seen))
 		if len(failures) > 0 {
 			resp.FinishedPercentage = uint64(100 - 100*len(failures)/(handled+len(failures)))
 			resp.FailedRegionsId = sortedKeys(failures)

@@ -326,6 +326,7 @@ func (p *PD) AllocID(_ time.Time, req *pdpb.AllocIDRequest) (*pdpb.AllocIDRespon
 // allocIDsLocked allocates n ids and returns the last one, persisting a new
 // window bound whenever the in-memory window is used up (pkg/id Alloc).
 func (p *PD) allocIDsLocked(n uint32) uint64 {
+	before := p.idBase
 	for range n {
 		if p.idBase == p.idEndMem {
 			p.st.idEnd += p.cfg.IDAllocStep
@@ -334,6 +335,7 @@ func (p *PD) allocIDsLocked(n uint32) uint64 {
 		p.idBase++
 	}
 	invariants.Assert(p.idBase <= p.st.idEnd, "id %d beyond persisted bound %d", p.idBase, p.st.idEnd)
+	invariants.Assert(p.idBase == before+uint64(n), "allocated %d ids, wanted %d", p.idBase-before, n)
 	return p.idBase
 }
 

@@ -246,6 +246,10 @@ func (p *PD) RegionHeartbeat(now time.Time, req *pdpb.RegionHeartbeatRequest) (*
 	if msg := checkStale(r, origin, overlaps); msg != "" {
 		return errResp(msg), nil
 	}
+	for _, o := range overlaps {
+		invariants.Assert(o.meta.GetRegionEpoch().GetVersion() <= r.meta.GetRegionEpoch().GetVersion(),
+			"heartbeat of region %d replaces newer region %d", r.id(), o.id())
+	}
 	if origin != nil && origin.meta.GetRegionEpoch().GetVersion() == r.meta.GetRegionEpoch().GetVersion() && origin.rangeEqual(r) {
 		r.buckets = origin.buckets // Inherit
 	}
@@ -460,7 +464,9 @@ func (p *PD) BatchScanRegions(_ time.Time, req *pdpb.BatchScanRegionsRequest) (*
 		}
 	}
 	resp := &pdpb.BatchScanRegionsResponse{Header: p.okHeader(), Regions: make([]*pdpb.Region, 0, len(res))}
-	for _, r := range res {
+	invariants.Assert(limit <= 0 || len(res) <= limit, "batch scan returned %d regions over limit %d", len(res), limit)
+	for i, r := range res {
+		invariants.Assert(i == 0 || bytes.Compare(res[i-1].startKey(), r.startKey()) < 0, "batch scan out of key order at %d", i)
 		resp.Regions = append(resp.Regions, p.pdRegion(r, req.GetNeedBuckets()))
 	}
 	return resp, nil
@@ -520,6 +526,8 @@ func (p *PD) QueryRegion(_ time.Time, req *pdpb.QueryRegionRequest) (*pdpb.Query
 		}
 	}
 	resp.RegionsById = byID
+	invariants.Assert(len(resp.KeyIdMap) == len(req.GetKeys()) && len(resp.PrevKeyIdMap) == len(req.GetPrevKeys()),
+		"query region maps %d/%d ids for %d/%d keys", len(resp.KeyIdMap), len(resp.PrevKeyIdMap), len(req.GetKeys()), len(req.GetPrevKeys()))
 	return resp, nil
 }
 
