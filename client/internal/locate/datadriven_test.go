@@ -243,6 +243,11 @@ func (e *ddEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	case "pd-lag":
 		e.pd.lag(int(argU(t, d, "n", 1)))
 		return "ok"
+	case "pd-hide":
+		e.pd.mu.Lock()
+		e.pd.hide[argU(t, d, "id", 0)] = int(argU(t, d, "n", 1))
+		e.pd.mu.Unlock()
+		return "ok"
 	case "pd-fail":
 		e.pd.failNext(int(argU(t, d, "n", 1)))
 		return "ok"
@@ -454,6 +459,14 @@ func (e *ddEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		return fmt.Sprintf("removed=%d\n%s", n, e.dump())
 	case "cache":
 		return e.dump()
+	case "new-cache":
+		ttl, _ := time.ParseDuration(argStr(d, "ttl", "10m"))
+		jitter, _ := time.ParseDuration(argStr(d, "jitter", "0s"))
+		if jitter == 0 {
+			jitter = -1
+		}
+		e.c = New(e.r, e.pd, Options{TTL: ttl, TTLJitter: jitter, PDRetry: RetryOptions{Attempts: 3}})
+		return "ok"
 	case "clear":
 		e.c.Clear()
 		return "ok"

@@ -31,12 +31,13 @@ type fakePD struct {
 	delay   time.Duration
 	calls   map[string]int
 	nextID  uint64
+	hide    map[uint64]int // region id -> how many more BatchScanRegions answers omit it
 }
 
 var errPDUnavailable = errors.New("fake pd: unavailable")
 
 func newFakePD() *fakePD {
-	return &fakePD{regions: map[uint64]*pdpb.Region{}, stores: map[uint64]*metapb.Store{}, calls: map[string]int{}, nextID: 1000}
+	return &fakePD{regions: map[uint64]*pdpb.Region{}, stores: map[uint64]*metapb.Store{}, calls: map[string]int{}, nextID: 1000, hide: map[uint64]int{}}
 }
 
 func clonePR(r *pdpb.Region) *pdpb.Region { return proto.Clone(r).(*pdpb.Region) }
@@ -145,6 +146,12 @@ func (p *fakePD) BatchScanRegions(ctx context.Context, ranges []*pdpb.KeyRange, 
 	defer p.mu.Unlock()
 	var out []*pdpb.Region
 	seen := map[uint64]bool{}
+	for id, n := range p.hide {
+		if n > 0 {
+			seen[id] = true
+			p.hide[id] = n - 1
+		}
+	}
 	for _, kr := range ranges {
 		for _, r := range sortedRegions(m) {
 			if len(out) >= limit {
