@@ -165,7 +165,12 @@ func (e *Engine) Cleanup(req *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
 		resp.Error = errZeroTS()
 		return resp
 	}
+	e.beginCmd(req.GetContext(), true)
 	e.updateMaxTS(req.GetStartVersion())
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
+	}
 	t := e.newTxn(req.GetStartVersion())
 	kerr, cts := t.cleanupKey(req.GetKey(), req.GetCurrentTs(), true)
 	if kerr != nil {
@@ -215,8 +220,11 @@ func (e *Engine) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Che
 		resp.Error = errZeroTS()
 		return resp
 	}
-	for _, ts := range []uint64{req.GetLockTs(), req.GetCurrentTs(), req.GetCallerStartTs()} {
-		e.updateMaxTS(ts)
+	e.beginCmd(req.GetContext(), true)
+	e.updateMaxTS(max(req.GetLockTs(), req.GetCurrentTs()*boolU(req.GetCurrentTs() != maxTS), req.GetCallerStartTs()*boolU(req.GetCallerStartTs() != maxTS)))
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
 	}
 	raw := req.GetPrimaryKey()
 	enc := EncodeKey(raw)
@@ -334,7 +342,12 @@ func (e *Engine) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *k
 		return resp
 	}
 	// "commit must not overwrite a protected rollback": bump max_ts.
+	e.beginCmd(req.GetContext(), true)
 	e.updateMaxTS(req.GetStartVersion())
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
+	}
 	t := e.newTxn(req.GetStartVersion())
 	var locks []*kvrpcpb.LockInfo
 	for _, raw := range req.GetKeys() {
@@ -554,7 +567,12 @@ func (e *Engine) ScanLockInRange(req *kvrpcpb.ScanLockRequest, rstart, rend []by
 	if len(end) > 0 && bytes.Compare(start, end) >= 0 {
 		return resp
 	}
+	e.beginCmd(req.GetContext(), true)
 	e.updateMaxTS(req.GetMaxVersion())
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
+	}
 	limit := int(req.GetLimit())
 	count := 0
 	e.forEachLock(start, end, func(raw []byte, l *Lock, s *sharedLocks) bool {
@@ -618,4 +636,11 @@ func (e *Engine) DeleteRange(req *kvrpcpb.DeleteRangeRequest) *kvrpcpb.DeleteRan
 func sortUint64(s []uint64) []uint64 {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s
+}
+
+func boolU(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }

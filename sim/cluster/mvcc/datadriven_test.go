@@ -38,7 +38,7 @@ import (
 //	scan-lock max= [start=] [end=] [limit=]
 //	delete-range start= end=
 //	gc safe=
-//	restart | set-max-ts ts= | max-ts | dump | mvcc key=
+//	restart | set-max-ts ts= | set-max-limit exact= drifted= | max-ts | dump | mvcc key=
 //	raw-put key= value= [ttl=] [cf=] [now=] | raw-get key= [cf=] [now=] | raw-delete key=
 //	raw-batch-put pairs=a:1,b:2 [ttls=..] | raw-batch-get keys= | raw-batch-delete keys=
 //	raw-scan [start=] [end=] limit= [reverse] [key-only] [cf=] | raw-batch-scan ranges=a-c,d-f each= [reverse]
@@ -131,6 +131,9 @@ func (a ddArgs) ctx() *kvrpcpb.Context {
 	}
 	if a.has("rc") {
 		c.IsolationLevel = kvrpcpb.IsolationLevel_RC
+	}
+	if a.has("tidb") {
+		c.RequestOrigin = kvrpcpb.RequestOrigin_RequestOriginTiDB
 	}
 	return c
 }
@@ -332,6 +335,9 @@ func (h *ddHarness) handle(t *testing.T, d *datadriven.TestData) string {
 		return fmt.Sprintf("dropped waiters %v", e.Restart())
 	case "set-max-ts":
 		e.SetMaxTS(a.u("ts"))
+		return "ok"
+	case "set-max-limit":
+		e.SetMaxTSLimit(a.u("exact"), a.u("drifted"))
 		return "ok"
 	case "max-ts":
 		return fmt.Sprint(e.MaxTS())

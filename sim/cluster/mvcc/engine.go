@@ -2,12 +2,14 @@ package mvcc
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/google/btree"
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/internal/invariants"
@@ -46,6 +48,12 @@ type Engine struct {
 	// Concurrency manager (components/concurrency_manager).
 	maxTS    uint64
 	memLocks *btree.BTreeG[kvItem]
+	// max_ts update limits (0 = unchecked) and the per-command state of
+	// the check: exactLimit selects the exact limit; maxTSErr records the
+	// first refused update of the running command.
+	limitExact, limitDrifted uint64
+	exactLimit               bool
+	maxTSErr                 *errorpb.Error
 
 	// Lock waiting (lock_manager).
 	waiters   *waitTable
@@ -110,7 +118,9 @@ func (e *Engine) Restart() []uint64 {
 func (e *Engine) SetMaxTS(ts uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.updateMaxTS(ts)
+	if ts != maxTS && ts > e.maxTS {
+		e.maxTS = ts
+	}
 }
 
 // MaxTS returns the concurrency manager's max_ts.
@@ -120,9 +130,50 @@ func (e *Engine) MaxTS() uint64 {
 	return e.maxTS
 }
 
-// updateMaxTS mirrors ConcurrencyManager::update_max_ts: u64::MAX is ignored.
+// SetMaxTSLimit sets the limits update_max_ts enforces
+// (components/concurrency_manager/src/lib.rs): exact is the PD TSO the
+// cluster layer last fetched, drifted that TSO plus storage.max-ts.max-drift
+// (TiKV default 60 s). Commands that would push max_ts past the limit fail
+// with a region error carrying only a message, TiKV's behaviour under
+// action-on-invalid-update = "error". CheckTxnStatus, CheckSecondaryLocks,
+// Cleanup and ScanLock use the exact limit unless the request's origin is
+// TiDB (tikv#19654); every other path uses the drifted one. Zero limits
+// (the default) disable the check. Restart keeps the limits.
+func (e *Engine) SetMaxTSLimit(exact, drifted uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	invariants.Assert(drifted == 0 || drifted >= exact, "drifted limit %d below exact %d", drifted, exact)
+	e.limitExact, e.limitDrifted = exact, drifted
+}
+
+// beginCmd resets the per-command max_ts check state. exactCheck marks the
+// commands TiKV runs with require_request_origin_check.
+func (e *Engine) beginCmd(ctx *kvrpcpb.Context, exactCheck bool) {
+	e.maxTSErr = nil
+	e.exactLimit = exactCheck && ctx.GetRequestOrigin() != kvrpcpb.RequestOrigin_RequestOriginTiDB
+}
+
+// takeMaxTSErr returns and clears the refused-update error of the command.
+func (e *Engine) takeMaxTSErr() *errorpb.Error {
+	err := e.maxTSErr
+	e.maxTSErr = nil
+	return err
+}
+
+// updateMaxTS mirrors ConcurrencyManager::update_max_ts: u64::MAX is
+// ignored; a value above the limit is refused and recorded for the command.
 func (e *Engine) updateMaxTS(ts uint64) {
 	if ts == maxTS {
+		return
+	}
+	limit := e.limitDrifted
+	if e.exactLimit {
+		limit = e.limitExact
+	}
+	if limit != 0 && ts > limit {
+		if e.maxTSErr == nil {
+			e.maxTSErr = &errorpb.Error{Message: fmt.Sprintf("invalid max_ts update: %d exceeds the limit %d", ts, limit)}
+		}
 		return
 	}
 	if ts > e.maxTS {
@@ -273,7 +324,12 @@ func (e *Engine) Get(req *kvrpcpb.GetRequest) *kvrpcpb.GetResponse {
 		resp.Error = kerr
 		return resp
 	}
+	e.beginCmd(req.GetContext(), false)
 	e.updateMaxTS(req.GetVersion())
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
+	}
 	v, cts, found, kerr := e.pointGet(e.st, req.GetKey(), newReadCtx(req.GetContext(), req.GetVersion()))
 	if kerr != nil {
 		resp.Error = kerr
@@ -299,7 +355,12 @@ func (e *Engine) BatchGet(req *kvrpcpb.BatchGetRequest) *kvrpcpb.BatchGetRespons
 		resp.Error = kerr
 		return resp
 	}
+	e.beginCmd(req.GetContext(), false)
 	e.updateMaxTS(req.GetVersion())
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
+	}
 	rc := newReadCtx(req.GetContext(), req.GetVersion())
 	for _, k := range req.GetKeys() {
 		v, cts, found, kerr := e.pointGet(e.st, k, rc)
@@ -330,7 +391,12 @@ func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 		resp.Error = kerr
 		return resp
 	}
+	e.beginCmd(req.GetContext(), false)
 	e.updateMaxTS(req.GetVersion())
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
+	}
 	rc := newReadCtx(req.GetContext(), req.GetVersion())
 	limit := int(req.GetLimit())
 	if limit == 0 {

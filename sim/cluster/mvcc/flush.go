@@ -82,7 +82,12 @@ func (e *Engine) BufferBatchGet(req *kvrpcpb.BufferBatchGetRequest) *kvrpcpb.Buf
 		resp.Error = kerr
 		return resp
 	}
+	e.beginCmd(req.GetContext(), false)
 	e.updateMaxTS(req.GetVersion())
+	if rerr := e.takeMaxTSErr(); rerr != nil {
+		resp.RegionError = rerr
+		return resp
+	}
 	for _, k := range req.GetKeys() {
 		enc := EncodeKey(k)
 		l := e.st.getLock(enc)

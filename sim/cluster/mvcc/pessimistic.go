@@ -217,10 +217,15 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 	if req.GetStartVersion() == 0 && len(keys) > 0 {
 		return fail(errZeroTS()), nil
 	}
+	e.beginCmd(req.GetContext(), false)
 	t := e.newTxn(req.GetStartVersion())
 	var results []aplResult
 	for _, m := range req.GetMutations() {
 		r, kerr, blk := t.acquireKey(req, m, force)
+		if rerr := e.takeMaxTSErr(); rerr != nil {
+			t.clear()
+			return &kvrpcpb.PessimisticLockResponse{RegionError: rerr}, nil
+		}
 		if kerr == nil {
 			results = append(results, r)
 			continue

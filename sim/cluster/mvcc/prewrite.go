@@ -425,6 +425,7 @@ func (e *Engine) Prewrite(req *kvrpcpb.PrewriteRequest) *kvrpcpb.PrewriteRespons
 	}
 	secondaries := req.GetSecondaries()
 	asyncPK := async && len(secondaries) > 0
+	e.beginCmd(req.GetContext(), false)
 	t := e.newTxn(p.startTS)
 	var final uint64
 	var locks []*kvrpcpb.KeyError
@@ -456,6 +457,10 @@ func (e *Engine) Prewrite(req *kvrpcpb.PrewriteRequest) *kvrpcpb.PrewriteRespons
 		needMin := keyAsync || p.kind == kind1PC
 		exp, hasExp := expected[i]
 		ts, perr := t.prewriteKey(p, pm, secs, keyAsync, exp, hasExp, 0)
+		if rerr := e.takeMaxTSErr(); rerr != nil {
+			resp.RegionError = rerr
+			return resp
+		}
 		if perr == nil {
 			if needMin && ts == 0 {
 				fallback()
