@@ -41,8 +41,12 @@ func (c *checker) listAppend() error {
 		intermediate bool    // its writer appended to the key again later
 		readers      []int32 // ok transactions whose read of the key ends here
 	}
-	var elems []elem
-	index := map[kv]int32{}
+	nMops := 0
+	for i := range c.txns {
+		nMops += len(c.txns[i].mops)
+	}
+	elems := make([]elem, 0, nMops)
+	index := make(map[kv]int32, nMops)
 	find := func(x kv) *elem {
 		if i, ok := index[x]; ok {
 			return &elems[i]
