@@ -41,6 +41,7 @@ func (e *Engine) Flush(req *kvrpcpb.FlushRequest) *kvrpcpb.FlushResponse {
 		lockTTL: req.GetLockTtl(), minCommitTS: req.GetStartTs() + 1, assertionLevel: req.GetAssertionLevel()}
 	t := e.newTxn(p.startTS)
 	var locks []*kvrpcpb.KeyError
+	var assertionFailure *kvrpcpb.KeyError
 	for _, m := range req.GetMutations() {
 		pm, perr := newPmut(m, p, kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK)
 		if perr != nil {
@@ -52,22 +53,35 @@ func (e *Engine) Flush(req *kvrpcpb.FlushRequest) *kvrpcpb.FlushResponse {
 		case perr == nil:
 		case perr.class == clsGenerationOutOfOrder:
 			// stale flush: ignore this mutation
+		case perr.class == clsWriteConflict && perr.kerr.Conflict.ConflictCommitTs > p.startTS:
+			if _, ok := t.checkCommittedRecordOnErr(pm.enc); ok {
+				return resp // already committed: success, nothing written
+			}
+			resp.Errors = []*kvrpcpb.KeyError{perr.kerr}
+			return resp
 		case perr.class == clsLocked:
-			locks = append(locks, perr.kerr)
-		default:
 			if _, ok := t.checkCommittedRecordOnErr(pm.enc); ok {
 				return resp
 			}
+			locks = append(locks, perr.kerr)
+		case perr.class == clsAssertion:
+			if assertionFailure == nil {
+				assertionFailure = perr.kerr
+			}
+		default:
 			resp.Errors = []*kvrpcpb.KeyError{perr.kerr}
 			return resp
 		}
 	}
-	if len(locks) > 0 {
-		resp.Errors = locks
+	if assertionFailure != nil {
+		resp.Errors = []*kvrpcpb.KeyError{assertionFailure}
 		return resp
 	}
 	invariants.Assert(len(t.locksFor1PC) == 0, "flush produced 1PC locks")
+	// Unlike Prewrite, Flush applies the keys it could lock even when others
+	// were locked (commands/flush.rs returns the locks as per-key results).
 	t.commit()
+	resp.Errors = locks
 	return resp
 }
 
