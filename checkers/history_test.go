@@ -2,6 +2,7 @@ package checkers
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -214,5 +215,20 @@ func TestResult(t *testing.T) {
 	}
 	if v, ok := AsInt(7); !ok || v != 7 {
 		t.Fatal("AsInt(int)")
+	}
+}
+
+func TestVerdictJSON(t *testing.T) {
+	b, err := json.Marshal(Result{Verdict: Illegal})
+	if err != nil || !strings.Contains(string(b), `"Verdict":"illegal"`) {
+		t.Fatalf("%s %v", b, err)
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil || r.Verdict != Illegal {
+		t.Fatalf("%v %v", r, err)
+	}
+	var v Verdict
+	if v.UnmarshalText([]byte("maybe")) == nil {
+		t.Fatal("parsed a bad verdict")
 	}
 }

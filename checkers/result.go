@@ -1,6 +1,7 @@
 package checkers
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -29,6 +30,21 @@ func (v Verdict) String() string {
 		return "unknown"
 	}
 	return "verdict(?)"
+}
+
+// MarshalText encodes the verdict as its String form, so results read well
+// in JSON summaries.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText parses "ok", "illegal" or "unknown".
+func (v *Verdict) UnmarshalText(b []byte) error {
+	for _, c := range []Verdict{Ok, Illegal, Unknown} {
+		if c.String() == string(b) {
+			*v = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown verdict %q", b)
 }
 
 // Result is what every checker returns.
