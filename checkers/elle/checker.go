@@ -285,6 +285,9 @@ func (c *checker) findCycles() {
 // once the history is known to be illegal.
 const examplesTries = 16
 
+// searchComponent reports, for one component, the worst cycles it holds: a
+// G0 and a G1c if any, then the first of G-single, G-nonadjacent and
+// G2-item found, each the shortest among the start edges tried.
 func (c *checker) searchComponent(s *searcher, comp []int32, cid int32, nodes []int32, extra bool) {
 	rwFound := false
 	for _, sp := range dataSpecs {
@@ -299,14 +302,17 @@ func (c *checker) searchComponent(s *searcher, comp []int32, cid int32, nodes []
 		if extra {
 			name += "-realtime"
 		}
-		if !c.forbidden(name) && !(sp.name == "G2-item" && !rwFound) {
+		// A G2-item the model allows is still looked for, briefly, so it
+		// can be listed under Result.Allowed.
+		informational := !c.forbidden(name)
+		if informational && !(sp.name == "G2-item" && !rwFound) {
 			continue
 		}
 		// Searching until a class is ruled out matters only while the
 		// verdict hangs on it; once a forbidden anomaly is known, a few
 		// start edges per class are enough to report examples.
 		tries := 0
-		if len(c.res.Anomalies) > 0 {
+		if informational || len(c.res.Anomalies) > 0 {
 			tries = examplesTries
 		}
 		cyc, ok := s.find(comp, cid, nodes, sp, tries)
