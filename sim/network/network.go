@@ -39,7 +39,8 @@ type Latency struct {
 
 func (l Latency) String() string { return fmt.Sprintf("%v-%v", l.Min, l.Max) }
 
-func (l Latency) sample(r *rand.Rand) time.Duration {
+// Sample draws one delay from the distribution.
+func (l Latency) Sample(r *rand.Rand) time.Duration {
 	if l.Max <= l.Min {
 		return l.Min
 	}
@@ -299,9 +300,9 @@ func (n *Network) transmit(from, to string, id uint64, deliver func()) {
 		lat = n.cfg.Latency
 	}
 	for range copies {
-		d := lat.sample(n.rng)
+		d := lat.Sample(n.rng)
 		if n.reorder > 0 && n.rng.Float64() < n.reorder {
-			d += lat.sample(n.rng) * time.Duration(1+n.rng.IntN(10))
+			d += lat.Sample(n.rng) * time.Duration(1+n.rng.IntN(10))
 		}
 		n.w.AfterFunc(d, func() {
 			if n.blocked[l] {

@@ -1,0 +1,249 @@
+package cluster
+
+import (
+	"bytes"
+	"reflect"
+
+	"github.com/gogo/protobuf/proto"
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+)
+
+// cmdSpec says how a store serves one kvrpcpb request type: which keys the
+// region check covers, whether it is a write (a Raft proposal: entry size and
+// stale-command checks), whether it needs max_ts synced, and how to run it.
+type cmdSpec struct {
+	write      bool
+	admin      bool // checks conf_ver as well as version
+	keys       func(req contexted) [][]byte
+	span       func(req contexted) (start []byte, reverse bool)
+	needsMaxTS func(req contexted) bool
+	exec       func(c *Cluster, r *region, req contexted) proto.Message
+	resp       reflect.Type
+}
+
+// regionErr returns an empty response of the command's type carrying err.
+func regionErr(spec *cmdSpec, err *errorpb.Error) proto.Message {
+	v := reflect.New(spec.resp)
+	v.Elem().FieldByName("RegionError").Set(reflect.ValueOf(err))
+	return v.Interface().(proto.Message)
+}
+
+var specs = map[reflect.Type]*cmdSpec{}
+
+// register adds the spec of request type Req answered by Resp.
+func register[Req contexted, Resp proto.Message](s cmdSpec, keys func(Req) [][]byte, exec func(c *Cluster, r *region, req Req) Resp) {
+	if keys != nil {
+		s.keys = func(req contexted) [][]byte { return keys(req.(Req)) }
+	}
+	s.exec = func(c *Cluster, r *region, req contexted) proto.Message { return exec(c, r, req.(Req)) }
+	var resp Resp
+	s.resp = reflect.TypeOf(resp).Elem()
+	var req Req
+	specs[reflect.TypeOf(req)] = &s
+}
+
+func one(k []byte) [][]byte { return [][]byte{k} }
+
+func mutationKeys(ms []*kvrpcpb.Mutation) [][]byte {
+	out := make([][]byte, len(ms))
+	for i, m := range ms {
+		out[i] = m.Key
+	}
+	return out
+}
+
+func pairKeys(ps []*kvrpcpb.KvPair) [][]byte {
+	out := make([][]byte, len(ps))
+	for i, p := range ps {
+		out[i] = p.Key
+	}
+	return out
+}
+
+// clampEnd bounds a forward range's exclusive end to the region's end.
+func clampEnd(r *region, end []byte) []byte {
+	if len(r.meta.EndKey) > 0 && (len(end) == 0 || bytes.Compare(end, r.meta.EndKey) > 0) {
+		return r.meta.EndKey
+	}
+	return end
+}
+
+// clampLower bounds a reverse range's inclusive lower end to the region's
+// start.
+func clampLower(r *region, lower []byte) []byte {
+	if bytes.Compare(lower, r.meta.StartKey) < 0 {
+		return r.meta.StartKey
+	}
+	return lower
+}
+
+func fwdSpan[Req contexted](start func(Req) []byte) func(contexted) ([]byte, bool) {
+	return func(req contexted) ([]byte, bool) { return start(req.(Req)), false }
+}
+
+func init() {
+	write := cmdSpec{write: true}
+	read := cmdSpec{}
+
+	// Transactional reads.
+	register(read, func(q *kvrpcpb.GetRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.GetRequest) *kvrpcpb.GetResponse { return c.engine.Get(q) })
+	register(read, func(q *kvrpcpb.BatchGetRequest) [][]byte { return q.Keys },
+		func(c *Cluster, _ *region, q *kvrpcpb.BatchGetRequest) *kvrpcpb.BatchGetResponse { return c.engine.BatchGet(q) })
+	scan := read
+	scan.span = func(req contexted) ([]byte, bool) {
+		q := req.(*kvrpcpb.ScanRequest)
+		return q.StartKey, q.Reverse
+	}
+	register(scan, nil, func(c *Cluster, r *region, q *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
+		if q.Reverse {
+			q.EndKey = clampLower(r, q.EndKey)
+		} else {
+			q.EndKey = clampEnd(r, q.EndKey)
+		}
+		return c.engine.Scan(q)
+	})
+	register(read, func(q *kvrpcpb.BufferBatchGetRequest) [][]byte { return q.Keys },
+		func(c *Cluster, _ *region, q *kvrpcpb.BufferBatchGetRequest) *kvrpcpb.BufferBatchGetResponse {
+			return c.engine.BufferBatchGet(q)
+		})
+	register(read, func(q *kvrpcpb.MvccGetByKeyRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.MvccGetByKeyRequest) *kvrpcpb.MvccGetByKeyResponse {
+			return c.engine.MvccGetByKey(q)
+		})
+	scanLock := read
+	scanLock.span = fwdSpan(func(q *kvrpcpb.ScanLockRequest) []byte { return q.StartKey })
+	register(scanLock, nil, func(c *Cluster, r *region, q *kvrpcpb.ScanLockRequest) *kvrpcpb.ScanLockResponse {
+		return c.engine.ScanLockInRange(q, r.meta.StartKey, r.meta.EndKey)
+	})
+
+	// Transactional writes.
+	prewrite := write
+	prewrite.needsMaxTS = func(req contexted) bool {
+		q := req.(*kvrpcpb.PrewriteRequest)
+		return q.UseAsyncCommit || q.TryOnePc
+	}
+	register(prewrite, func(q *kvrpcpb.PrewriteRequest) [][]byte { return mutationKeys(q.Mutations) },
+		func(c *Cluster, _ *region, q *kvrpcpb.PrewriteRequest) *kvrpcpb.PrewriteResponse { return c.engine.Prewrite(q) })
+	register(write, func(q *kvrpcpb.CommitRequest) [][]byte { return q.Keys },
+		func(c *Cluster, _ *region, q *kvrpcpb.CommitRequest) *kvrpcpb.CommitResponse { return c.engine.Commit(q) })
+	register(write, func(q *kvrpcpb.CleanupRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse { return c.engine.Cleanup(q) })
+	register(write, func(q *kvrpcpb.BatchRollbackRequest) [][]byte { return q.Keys },
+		func(c *Cluster, _ *region, q *kvrpcpb.BatchRollbackRequest) *kvrpcpb.BatchRollbackResponse {
+			return c.engine.BatchRollback(q)
+		})
+	register(write, func(q *kvrpcpb.CheckTxnStatusRequest) [][]byte { return one(q.PrimaryKey) },
+		func(c *Cluster, _ *region, q *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.CheckTxnStatusResponse {
+			return c.engine.CheckTxnStatus(q)
+		})
+	register(write, func(q *kvrpcpb.CheckSecondaryLocksRequest) [][]byte { return q.Keys },
+		func(c *Cluster, _ *region, q *kvrpcpb.CheckSecondaryLocksRequest) *kvrpcpb.CheckSecondaryLocksResponse {
+			return c.engine.CheckSecondaryLocks(q)
+		})
+	register(write, func(q *kvrpcpb.ResolveLockRequest) [][]byte { return q.Keys },
+		func(c *Cluster, r *region, q *kvrpcpb.ResolveLockRequest) *kvrpcpb.ResolveLockResponse {
+			if len(q.Keys) == 0 {
+				return c.engine.ResolveLockInRange(q, r.meta.StartKey, r.meta.EndKey)
+			}
+			return c.engine.ResolveLock(q)
+		})
+	register(write, func(q *kvrpcpb.TxnHeartBeatRequest) [][]byte { return one(q.PrimaryLock) },
+		func(c *Cluster, _ *region, q *kvrpcpb.TxnHeartBeatRequest) *kvrpcpb.TxnHeartBeatResponse {
+			return c.engine.TxnHeartBeat(q)
+		})
+	// Served specially (lock waits) by Store.pessimisticLock; exec is the
+	// no-wait path used by nothing else.
+	register(write, func(q *kvrpcpb.PessimisticLockRequest) [][]byte { return mutationKeys(q.Mutations) },
+		func(c *Cluster, _ *region, q *kvrpcpb.PessimisticLockRequest) *kvrpcpb.PessimisticLockResponse {
+			resp, _ := c.engine.PessimisticLock(q)
+			return resp
+		})
+	register(write, func(q *kvrpcpb.PessimisticRollbackRequest) [][]byte { return q.Keys },
+		func(c *Cluster, r *region, q *kvrpcpb.PessimisticRollbackRequest) *kvrpcpb.PessimisticRollbackResponse {
+			if len(q.Keys) == 0 {
+				return c.engine.PessimisticRollbackInRange(q, r.meta.StartKey, r.meta.EndKey)
+			}
+			return c.engine.PessimisticRollback(q)
+		})
+	register(write, func(q *kvrpcpb.FlushRequest) [][]byte { return mutationKeys(q.Mutations) },
+		func(c *Cluster, _ *region, q *kvrpcpb.FlushRequest) *kvrpcpb.FlushResponse { return c.engine.Flush(q) })
+	delRange := write
+	delRange.span = fwdSpan(func(q *kvrpcpb.DeleteRangeRequest) []byte { return q.StartKey })
+	register(delRange, nil, func(c *Cluster, r *region, q *kvrpcpb.DeleteRangeRequest) *kvrpcpb.DeleteRangeResponse {
+		q.EndKey = clampEnd(r, q.EndKey)
+		return c.engine.DeleteRange(q)
+	})
+
+	// Raw KV.
+	register(read, func(q *kvrpcpb.RawGetRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawGetRequest) *kvrpcpb.RawGetResponse { return c.engine.RawGet(q, c.w.Now()) })
+	register(read, func(q *kvrpcpb.RawBatchGetRequest) [][]byte { return q.Keys },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawBatchGetRequest) *kvrpcpb.RawBatchGetResponse {
+			return c.engine.RawBatchGet(q, c.w.Now())
+		})
+	register(write, func(q *kvrpcpb.RawPutRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawPutRequest) *kvrpcpb.RawPutResponse { return c.engine.RawPut(q, c.w.Now()) })
+	register(write, func(q *kvrpcpb.RawBatchPutRequest) [][]byte { return pairKeys(q.Pairs) },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawBatchPutRequest) *kvrpcpb.RawBatchPutResponse {
+			return c.engine.RawBatchPut(q, c.w.Now())
+		})
+	register(write, func(q *kvrpcpb.RawDeleteRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawDeleteRequest) *kvrpcpb.RawDeleteResponse {
+			return c.engine.RawDelete(q, c.w.Now())
+		})
+	register(write, func(q *kvrpcpb.RawBatchDeleteRequest) [][]byte { return q.Keys },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawBatchDeleteRequest) *kvrpcpb.RawBatchDeleteResponse {
+			return c.engine.RawBatchDelete(q, c.w.Now())
+		})
+	rawDelRange := write
+	rawDelRange.span = fwdSpan(func(q *kvrpcpb.RawDeleteRangeRequest) []byte { return q.StartKey })
+	register(rawDelRange, nil, func(c *Cluster, r *region, q *kvrpcpb.RawDeleteRangeRequest) *kvrpcpb.RawDeleteRangeResponse {
+		q.EndKey = clampEnd(r, q.EndKey)
+		return c.engine.RawDeleteRange(q, c.w.Now())
+	})
+	rawScan := read
+	rawScan.span = func(req contexted) ([]byte, bool) {
+		q := req.(*kvrpcpb.RawScanRequest)
+		return q.StartKey, q.Reverse
+	}
+	register(rawScan, nil, func(c *Cluster, r *region, q *kvrpcpb.RawScanRequest) *kvrpcpb.RawScanResponse {
+		if q.Reverse {
+			q.EndKey = clampLower(r, q.EndKey)
+		} else {
+			q.EndKey = clampEnd(r, q.EndKey)
+		}
+		return c.engine.RawScan(q, c.w.Now())
+	})
+	register(read, func(q *kvrpcpb.RawBatchScanRequest) [][]byte { return rangeStarts(q.Ranges) },
+		func(c *Cluster, r *region, q *kvrpcpb.RawBatchScanRequest) *kvrpcpb.RawBatchScanResponse {
+			for _, kr := range q.Ranges {
+				kr.EndKey = clampEnd(r, kr.EndKey)
+			}
+			return c.engine.RawBatchScan(q, c.w.Now())
+		})
+	register(write, func(q *kvrpcpb.RawCASRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawCASRequest) *kvrpcpb.RawCASResponse {
+			return c.engine.RawCompareAndSwap(q, c.w.Now())
+		})
+	register(read, func(q *kvrpcpb.RawGetKeyTTLRequest) [][]byte { return one(q.Key) },
+		func(c *Cluster, _ *region, q *kvrpcpb.RawGetKeyTTLRequest) *kvrpcpb.RawGetKeyTTLResponse {
+			return c.engine.RawGetKeyTTL(q, c.w.Now())
+		})
+	register(read, func(q *kvrpcpb.RawChecksumRequest) [][]byte { return rangeStarts(q.Ranges) },
+		func(c *Cluster, r *region, q *kvrpcpb.RawChecksumRequest) *kvrpcpb.RawChecksumResponse {
+			for _, kr := range q.Ranges {
+				kr.EndKey = clampEnd(r, kr.EndKey)
+			}
+			return c.engine.RawChecksum(q, c.w.Now())
+		})
+}
+
+func rangeStarts(rs []*kvrpcpb.KeyRange) [][]byte {
+	out := make([][]byte, len(rs))
+	for i, r := range rs {
+		out[i] = r.StartKey
+	}
+	return out
+}

@@ -1,0 +1,166 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/pingcap/kvproto/pkg/pdpb"
+
+	"github.com/tikvsim/tikvsim/sim/cluster/pd"
+)
+
+// pdMethods maps each request type to the fake PD's method for it: the
+// method named after the RPC, which is the request type's name without
+// "Request" (pd's uniform `func(now, req) (resp, error)` shape).
+var pdMethods = func() map[reflect.Type]reflect.Method {
+	m := map[reflect.Type]reflect.Method{}
+	t := reflect.TypeOf(&pd.PD{})
+	timeT := reflect.TypeOf(time.Time{})
+	errT := reflect.TypeOf((*error)(nil)).Elem()
+	for i := 0; i < t.NumMethod(); i++ {
+		meth := t.Method(i)
+		mt := meth.Type
+		if mt.NumIn() != 3 || mt.In(1) != timeT || mt.NumOut() != 2 || mt.Out(1) != errT {
+			continue
+		}
+		req := mt.In(2)
+		if req.Kind() != reflect.Pointer || req.Elem().Name() != meth.Name+"Request" {
+			continue
+		}
+		m[req] = meth
+	}
+	return m
+}()
+
+// servePD is the PD node's network handler: it runs the RPC on the fake PD
+// at the current virtual time. SplitRegions waits, as PD's handler does, until
+// the splits show in heartbeats or the job gives up.
+func (c *Cluster) servePD(ctx context.Context, _ string, msg any) (any, error) {
+	if req, ok := msg.(*pdpb.SplitRegionsRequest); ok {
+		return c.splitRegions(ctx, req)
+	}
+	meth, ok := pdMethods[reflect.TypeOf(msg)]
+	if !ok {
+		return nil, fmt.Errorf("cluster: PD cannot serve %T", msg)
+	}
+	out := meth.Func.Call([]reflect.Value{reflect.ValueOf(c.pd), reflect.ValueOf(c.w.Now()), reflect.ValueOf(msg)})
+	if err, _ := out[1].Interface().(error); err != nil {
+		return nil, err
+	}
+	resp := out[0].Interface()
+	if c.pd.HasReady() {
+		c.w.Spawn("pd-ops", c.runOps)
+	}
+	return resp, nil
+}
+
+func (c *Cluster) splitRegions(ctx context.Context, req *pdpb.SplitRegionsRequest) (any, error) {
+	job, resp, err := c.pd.StartSplitRegions(c.w.Now(), req)
+	if err != nil || resp != nil {
+		return resp, err
+	}
+	c.w.Spawn("pd-ops", c.runOps)
+	for {
+		if err := c.w.Sleep(ctx, pd.SplitWatchInterval); err != nil {
+			return nil, err
+		}
+		resp, err := c.pd.PollSplitRegions(c.w.Now(), job)
+		if err != nil || resp != nil {
+			return resp, err
+		}
+	}
+}
+
+// pdTicker runs PD's periodic work on virtual time.
+func (c *Cluster) pdTicker() {
+	for {
+		_ = c.w.Sleep(context.Background(), pd.DefaultTSOUpdatePhysicalInterval)
+		if !c.pdUp {
+			continue
+		}
+		c.pd.Tick(c.w.Now())
+		if c.pd.HasReady() {
+			c.runOps()
+		}
+	}
+}
+
+// runOps executes the operators PD issued: splits at PD's keys, scatters to
+// PD's target peers. An operator computed against an older epoch is dropped,
+// as TiKV drops a stale admin command.
+func (c *Cluster) runOps() {
+	for _, op := range c.pd.Ready() {
+		r := c.regionByID(op.RegionID)
+		if r == nil || (op.Epoch != nil && op.Epoch.Version != r.meta.RegionEpoch.Version) {
+			c.record(fmt.Sprintf("pd op dropped (stale): %s", op))
+			continue
+		}
+		switch op.Kind {
+		case pd.OpSplit:
+			for _, k := range op.SplitKeys {
+				if r.contains(k) && len(k) > 0 {
+					_ = c.Split(k)
+				}
+			}
+		case pd.OpScatter:
+			c.scatter(r, op)
+		default:
+			c.record(fmt.Sprintf("pd op ignored: %s", op))
+		}
+	}
+}
+
+func (c *Cluster) scatter(r *region, op pd.Op) {
+	if len(op.TargetPeers) == 0 {
+		return
+	}
+	peers := make([]*metapb.Peer, len(op.TargetPeers))
+	for i, p := range op.TargetPeers {
+		peers[i] = &metapb.Peer{Id: p.Id, StoreId: p.StoreId, Role: p.Role}
+	}
+	if !samePeers(r.meta.Peers, peers) {
+		r.meta.Peers = peers
+		r.meta.RegionEpoch.ConfVer++
+	}
+	target := op.TargetLeaderStore
+	if r.peerOn(target) == nil || !c.store(target).up {
+		target = r.leader
+		if r.peerOn(target) == nil {
+			target = peers[0].StoreId
+		}
+	}
+	if target != r.leader {
+		c.setLeader(r, target)
+	} else {
+		c.reportSoon(r)
+	}
+	c.record(fmt.Sprintf("scatter region %d to %s", r.meta.Id, peerList(peers)))
+	c.check()
+}
+
+func samePeers(a, b []*metapb.Peer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Id != b[i].Id || a[i].StoreId != b[i].StoreId {
+			return false
+		}
+	}
+	return true
+}
+
+func peerList(ps []*metapb.Peer) string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d@s%d", p.Id, p.StoreId)
+	}
+	return b.String()
+}
