@@ -47,13 +47,14 @@ type Model string
 
 // The supported models, after Elle's src/elle/consistency_model.clj.
 const (
-	// SnapshotIsolation forbids G0, G1 (a, b, c), G-single, G-nonadjacent
-	// and the non-cycle anomalies; it allows G2-item (write skew) and
-	// anything that needs real-time edges.
+	// SnapshotIsolation forbids G0, G1 (a, b, c), G-single, G-nonadjacent,
+	// lost-update and the other non-cycle anomalies; it allows G2-item
+	// (write skew), lost-write and anything that needs real-time edges.
 	SnapshotIsolation Model = "snapshot-isolation"
 	// StrongSnapshotIsolation adds real time: it also forbids the
 	// -process and -realtime variants of the cycles SI forbids, and lost
-	// writes. This is what TiKV promises, and the default.
+	// writes. It is the level a Percolator store with a timestamp oracle,
+	// such as TiKV, is meant to provide, and the default.
 	StrongSnapshotIsolation Model = "strong-snapshot-isolation"
 	// Serializable forbids every cycle over ww, wr and rw edges.
 	Serializable Model = "serializable"
