@@ -142,8 +142,8 @@ type Cluster struct {
 	pd     *pd.PD
 	pdUp   bool
 	engine *mvcc.Engine
-	stores []*Store   // by id-1
-	regs   []*region  // sorted by start key, tiling the key space
+	stores []*Store  // by id-1
+	regs   []*region // sorted by start key, tiling the key space
 	rng    *rand.Rand
 	log    []string
 

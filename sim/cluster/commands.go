@@ -90,7 +90,9 @@ func init() {
 	register(read, func(q *kvrpcpb.GetRequest) [][]byte { return one(q.Key) },
 		func(c *Cluster, _ *region, q *kvrpcpb.GetRequest) *kvrpcpb.GetResponse { return c.engine.Get(q) })
 	register(read, func(q *kvrpcpb.BatchGetRequest) [][]byte { return q.Keys },
-		func(c *Cluster, _ *region, q *kvrpcpb.BatchGetRequest) *kvrpcpb.BatchGetResponse { return c.engine.BatchGet(q) })
+		func(c *Cluster, _ *region, q *kvrpcpb.BatchGetRequest) *kvrpcpb.BatchGetResponse {
+			return c.engine.BatchGet(q)
+		})
 	scan := read
 	scan.span = func(req contexted) ([]byte, bool) {
 		q := req.(*kvrpcpb.ScanRequest)
@@ -125,11 +127,17 @@ func init() {
 		return q.UseAsyncCommit || q.TryOnePc
 	}
 	register(prewrite, func(q *kvrpcpb.PrewriteRequest) [][]byte { return mutationKeys(q.Mutations) },
-		func(c *Cluster, _ *region, q *kvrpcpb.PrewriteRequest) *kvrpcpb.PrewriteResponse { return c.engine.Prewrite(q) })
+		func(c *Cluster, _ *region, q *kvrpcpb.PrewriteRequest) *kvrpcpb.PrewriteResponse {
+			return c.engine.Prewrite(q)
+		})
 	register(write, func(q *kvrpcpb.CommitRequest) [][]byte { return q.Keys },
-		func(c *Cluster, _ *region, q *kvrpcpb.CommitRequest) *kvrpcpb.CommitResponse { return c.engine.Commit(q) })
+		func(c *Cluster, _ *region, q *kvrpcpb.CommitRequest) *kvrpcpb.CommitResponse {
+			return c.engine.Commit(q)
+		})
 	register(write, func(q *kvrpcpb.CleanupRequest) [][]byte { return one(q.Key) },
-		func(c *Cluster, _ *region, q *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse { return c.engine.Cleanup(q) })
+		func(c *Cluster, _ *region, q *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
+			return c.engine.Cleanup(q)
+		})
 	register(write, func(q *kvrpcpb.BatchRollbackRequest) [][]byte { return q.Keys },
 		func(c *Cluster, _ *region, q *kvrpcpb.BatchRollbackRequest) *kvrpcpb.BatchRollbackResponse {
 			return c.engine.BatchRollback(q)
@@ -178,13 +186,17 @@ func init() {
 
 	// Raw KV.
 	register(read, func(q *kvrpcpb.RawGetRequest) [][]byte { return one(q.Key) },
-		func(c *Cluster, _ *region, q *kvrpcpb.RawGetRequest) *kvrpcpb.RawGetResponse { return c.engine.RawGet(q, c.w.Now()) })
+		func(c *Cluster, _ *region, q *kvrpcpb.RawGetRequest) *kvrpcpb.RawGetResponse {
+			return c.engine.RawGet(q, c.w.Now())
+		})
 	register(read, func(q *kvrpcpb.RawBatchGetRequest) [][]byte { return q.Keys },
 		func(c *Cluster, _ *region, q *kvrpcpb.RawBatchGetRequest) *kvrpcpb.RawBatchGetResponse {
 			return c.engine.RawBatchGet(q, c.w.Now())
 		})
 	register(write, func(q *kvrpcpb.RawPutRequest) [][]byte { return one(q.Key) },
-		func(c *Cluster, _ *region, q *kvrpcpb.RawPutRequest) *kvrpcpb.RawPutResponse { return c.engine.RawPut(q, c.w.Now()) })
+		func(c *Cluster, _ *region, q *kvrpcpb.RawPutRequest) *kvrpcpb.RawPutResponse {
+			return c.engine.RawPut(q, c.w.Now())
+		})
 	register(write, func(q *kvrpcpb.RawBatchPutRequest) [][]byte { return pairKeys(q.Pairs) },
 		func(c *Cluster, _ *region, q *kvrpcpb.RawBatchPutRequest) *kvrpcpb.RawBatchPutResponse {
 			return c.engine.RawBatchPut(q, c.w.Now())

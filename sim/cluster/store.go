@@ -216,7 +216,11 @@ func (s *Store) pessimisticLock(ctx context.Context, req *kvrpcpb.PessimisticLoc
 }
 
 type lockWaiter struct {
-	ev      interface{ Fire() bool; Fired() bool; Wait(context.Context) error }
+	ev interface {
+		Fire() bool
+		Fired() bool
+		Wait(context.Context) error
+	}
 	wake    mvcc.Wakeup
 	dropped bool
 }
