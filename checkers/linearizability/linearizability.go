@@ -18,7 +18,8 @@
 // Porcupine's wall-clock timeout never decides a verdict: when it expires the
 // key is reported as Unknown, separately from the keys found illegal. With the
 // default Timeout of zero there is no timeout and the result is a pure
-// function of the history.
+// function of the history. Porcupine runs its search on goroutines of its
+// own, so call Check after a simulation, not from inside its scheduler.
 package linearizability
 
 import (
