@@ -29,6 +29,11 @@ type Config struct {
 	WaitForLockTimeout time.Duration
 	// WakeUpDelay is pessimistic-txn.wake-up-delay-duration (default 20 ms).
 	WakeUpDelay time.Duration
+	// Detector is the deadlock detector. TiKV runs one per cluster (on the
+	// leader of the region holding key ""); give every store's Engine the
+	// same Detector so cycles across stores are found. Nil gives the engine
+	// a private one.
+	Detector *Detector
 }
 
 const (
@@ -56,6 +61,8 @@ type Engine struct {
 	maxTSErr                 *errorpb.Error
 
 	// Lock waiting (lock_manager).
+	det       *Detector
+	detID     uint64
 	waiters   *waitTable
 	nextToken uint64
 	ready     []readyItem
@@ -69,7 +76,11 @@ func New(cfg Config) *Engine {
 	if cfg.WakeUpDelay <= 0 {
 		cfg.WakeUpDelay = defaultWakeUpDelay
 	}
-	e := &Engine{cfg: cfg, st: newStore()}
+	e := &Engine{cfg: cfg, st: newStore(), det: cfg.Detector}
+	if e.det == nil {
+		e.det = NewDetector()
+	}
+	e.detID = e.det.register()
 	e.raw = map[string]*btree.BTreeG[rawItem]{}
 	e.resetVolatile()
 	return e
@@ -107,6 +118,7 @@ func (e *Engine) Restart() []uint64 {
 	for _, k := range del {
 		e.st.lock.Delete(kvItem{key: k})
 	}
+	e.det.removeEngine(e.detID)
 	e.resetVolatile()
 	invariants.Assert(e.waiters.count() == 0, "waiters survive restart")
 	return dropped

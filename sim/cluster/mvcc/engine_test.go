@@ -239,3 +239,30 @@ func TestGCKeepsLocksAndLongValues(t *testing.T) {
 	info := e.MvccGetByKey(&kvrpcpb.MvccGetByKeyRequest{Key: []byte("k")}).Info
 	require.Len(t, info.Values, 1)
 }
+
+// TestSharedDetectorAcrossStores: two stores share one Detector, as TiKV
+// runs one detector per cluster; a cycle spanning both is found.
+func TestSharedDetectorAcrossStores(t *testing.T) {
+	det := NewDetector()
+	s1, s2 := New(Config{Detector: det}), New(Config{Detector: det})
+	lock := func(e *Engine, start uint64, key string) (*kvrpcpb.PessimisticLockResponse, *LockWait) {
+		return e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{
+			Mutations:   []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: []byte(key)}},
+			PrimaryLock: []byte(key), StartVersion: start, ForUpdateTs: start, LockTtl: 10,
+		})
+	}
+	_, w := lock(s1, 1, "a") // txn 1 holds a on store 1
+	require.Nil(t, w)
+	_, w = lock(s2, 2, "b") // txn 2 holds b on store 2
+	require.Nil(t, w)
+	_, w = lock(s2, 1, "b") // txn 1 waits for 2 on store 2
+	require.NotNil(t, w)
+	resp, w2 := lock(s1, 2, "a") // txn 2 waits for 1 on store 1: deadlock
+	require.Nil(t, w2)
+	require.NotNil(t, resp.Errors[0].GetDeadlock())
+	require.Equal(t, Fingerprint64([]byte("b")), resp.Errors[0].Deadlock.DeadlockKeyHash)
+	// After store 2 restarts its waiter's edge is gone: no deadlock now.
+	s2.Restart()
+	_, w2 = lock(s1, 2, "a")
+	require.NotNil(t, w2)
+}

@@ -4,7 +4,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/pingcap/kvproto/pkg/deadlock"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/internal/invariants"
@@ -116,7 +115,7 @@ func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, hold
 		// Detect against each holder (a shared lock has several), as
 		// deadlock.rs does for wait_info.lock_info.iter_locks().
 		for _, h := range holders {
-			if dl := e.detectDeadlock(req.GetStartVersion(), h, key); dl != nil {
+			if dl := e.det.detect(req.GetStartVersion(), h, key); dl != nil {
 				return fail(&kvrpcpb.KeyError{Deadlock: dl}), nil
 			}
 		}
@@ -130,6 +129,9 @@ func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, hold
 	w := &waiter{token: e.nextToken, req: req, key: string(key), lock: kerr.Locked, holders: holders, legacyIndex: ks.legacyIndex,
 		resumable: req.GetWakeUpMode() == kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock, edge: !req.GetIsFirstLock()}
 	e.waiters.byToken[w.token] = w
+	if w.edge {
+		e.det.add(e.detID, w.token, req.GetStartVersion(), holders, key)
+	}
 	timeout := e.cfg.WaitForLockTimeout
 	if wt := req.GetWaitTimeout(); wt > 0 && time.Duration(wt)*time.Millisecond < timeout {
 		timeout = time.Duration(wt) * time.Millisecond
@@ -167,6 +169,9 @@ func (e *Engine) failedResp(w *waiter, kerr *kvrpcpb.KeyError) *kvrpcpb.Pessimis
 
 func (e *Engine) removeWaiter(w *waiter) {
 	delete(e.waiters.byToken, w.token)
+	if w.edge {
+		e.det.remove(e.detID, w.token)
+	}
 	if len(e.waiters.queue(w.key)) == 0 {
 		if ks := e.waiters.keys[w.key]; ks != nil && ks.notifyID == 0 {
 			delete(e.waiters.keys, w.key)
@@ -236,77 +241,3 @@ func (e *Engine) NotifyDelayed(key []byte, id uint64) {
 	}
 }
 
-// detectDeadlock is DetectTable::detect (src/server/lock_manager/deadlock.rs)
-// over the edges of the current waiters: is there a path from lockTS back
-// to txnTS? It returns TiKV's Deadlock error body or nil.
-func (e *Engine) detectDeadlock(txnTS, lockTS uint64, key []byte) *kvrpcpb.Deadlock {
-	// First edge per (waiter, holder), by token order, like Locks.keys[0].
-	toks := make([]uint64, 0, len(e.waiters.byToken))
-	for t := range e.waiters.byToken {
-		toks = append(toks, t)
-	}
-	sortUint64(toks)
-	graph := map[uint64][]wfEdge{}
-	seen := map[[2]uint64]bool{}
-	for _, t := range toks {
-		w := e.waiters.byToken[t]
-		if !w.edge {
-			continue
-		}
-		from := w.req.GetStartVersion()
-		for _, to := range w.holders {
-			if seen[[2]uint64{from, to}] {
-				continue
-			}
-			seen[[2]uint64{from, to}] = true
-			graph[from] = append(graph[from], wfEdge{to: to, key: []byte(w.key)})
-		}
-	}
-	if seen[[2]uint64{txnTS, lockTS}] {
-		return nil // already waiting for that txn: no new edge
-	}
-	pred := map[uint64]uint64{lockTS: 0}
-	stack := []uint64{lockTS}
-	for len(stack) > 0 {
-		cur := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, ed := range graph[cur] {
-			if ed.to == txnTS {
-				var chain []*deadlock.WaitForEntry
-				// Walk back from cur to lockTS.
-				for v := cur; v != lockTS; {
-					p := pred[v]
-					chain = append(chain, entryFor(graph, p, v))
-					v = p
-				}
-				for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
-					chain[i], chain[j] = chain[j], chain[i]
-				}
-				chain = append(chain, &deadlock.WaitForEntry{Txn: cur, WaitForTxn: txnTS, KeyHash: Fingerprint64(ed.key), Key: append([]byte(nil), ed.key...)})
-				chain = append(chain, &deadlock.WaitForEntry{Txn: txnTS, WaitForTxn: lockTS, KeyHash: Fingerprint64(key), Key: append([]byte(nil), key...)})
-				return &kvrpcpb.Deadlock{LockTs: lockTS, LockKey: append([]byte(nil), key...), DeadlockKeyHash: Fingerprint64(ed.key), WaitChain: chain}
-			}
-			if _, ok := pred[ed.to]; !ok {
-				pred[ed.to] = cur
-				stack = append(stack, ed.to)
-			}
-		}
-	}
-	return nil
-}
-
-// wfEdge is a wait-for edge: a waiter waits for txn `to` on key.
-type wfEdge struct {
-	to  uint64
-	key []byte
-}
-
-func entryFor(graph map[uint64][]wfEdge, from, to uint64) *deadlock.WaitForEntry {
-	for _, ed := range graph[from] {
-		if ed.to == to {
-			return &deadlock.WaitForEntry{Txn: from, WaitForTxn: to, KeyHash: Fingerprint64(ed.key), Key: append([]byte(nil), ed.key...)}
-		}
-	}
-	invariants.Assert(false, "no edge %d->%d in wait-for graph", from, to)
-	return &deadlock.WaitForEntry{Txn: from, WaitForTxn: to}
-}
