@@ -63,8 +63,34 @@ func (c *Cache) LocateKeyRange(ctx context.Context, bo Backoffer, startKey, endK
 // BatchLocateKeyRanges).
 func (c *Cache) BatchLocateKeyRanges(ctx context.Context, bo Backoffer, ranges []KeyRange, opts BatchOptions) ([]*KeyLocation, error) {
 	bo = c.backoffer(bo)
+	for attempt := 0; ; attempt++ {
+		locs, err := c.batchLocateOnce(ctx, bo, ranges, opts)
+		if err != nil {
+			return nil, err
+		}
+		// A loaded region may have replaced a cached one it overlaps (the
+		// cached one was stale). client-go returns both; we go round once
+		// more, when everything is cached, so the result never overlaps.
+		if !overlapping(locs) || attempt == 2 {
+			return locs, nil
+		}
+	}
+}
+
+func overlapping(locs []*KeyLocation) bool {
+	for i := 1; i < len(locs); i++ {
+		p := locs[i-1]
+		if len(p.EndKey) == 0 || bytes.Compare(p.EndKey, locs[i].StartKey) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cache) batchLocateOnce(ctx context.Context, bo Backoffer, ranges []KeyRange, opts BatchOptions) ([]*KeyLocation, error) {
 	cached, uncached := c.splitCached(ranges)
 	m := &rangeMerger{cached: cached, out: make([]*KeyLocation, 0, len(cached)+len(uncached))}
+	uncached = append([]KeyRange(nil), uncached...) // rangesAfterKey modifies it
 	maxRanges := 16 * c.opts.RegionsPerBatch
 	for len(uncached) > 0 {
 		batch := uncached[:min(len(uncached), maxRanges)]
