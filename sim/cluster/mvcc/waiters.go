@@ -240,4 +240,3 @@ func (e *Engine) NotifyDelayed(key []byte, id uint64) {
 		delete(e.waiters.keys, string(key))
 	}
 }
-
