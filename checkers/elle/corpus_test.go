@@ -114,7 +114,7 @@ func TestCorpus(t *testing.T) {
 	}
 	for _, k := range []string{"G0", "G1a", "G1b", "G1c", "G-single", "G-nonadjacent", "G2-item",
 		"internal", "duplicate-appends", "duplicate-writes", "duplicate-elements", "incompatible-order",
-		"incompatible-version-order", "garbage-read", "lost-write", "lost-update", "G-single-realtime", "G0-process"} {
+		"incompatible-version-order", "garbage-read", "lost-write", "lost-update", "G-single-realtime", "G0-process", "G0-realtime", "G1c-realtime"} {
 		if !covered[k] && !t.Failed() {
 			t.Errorf("no corpus history shows %s", k)
 		}
