@@ -158,11 +158,14 @@ func (c *checker) simple(kind string, ts []int32, format string, args ...any) {
 	c.report(a)
 }
 
+// edge records one dependency. Like every assertion on a hot path here, its
+// checks test invariants.Enabled first so arguments are boxed only on
+// failure.
 func (c *checker) edge(from, to int32, k uint8) {
-	if invariants.Enabled && !(from >= 0 && to >= 0 && int(from) < len(c.txns) && int(to) < len(c.txns)) { // hot path: no boxing unless it fails
+	if invariants.Enabled && !(from >= 0 && to >= 0 && int(from) < len(c.txns) && int(to) < len(c.txns)) {
 		invariants.Fail("edge %d->%d out of range", from, to)
 	}
-	if invariants.Enabled && !(c.txns[from].typ != checkers.Fail && c.txns[to].typ != checkers.Fail) { // hot path: no boxing unless it fails
+	if invariants.Enabled && !(c.txns[from].typ != checkers.Fail && c.txns[to].typ != checkers.Fail) {
 		invariants.Fail("edge %d->%d touches a failed transaction", from, to)
 	}
 	if from != to {
@@ -240,7 +243,7 @@ func (c *checker) realtimePairs(ids []int32, emit func(i, j int)) {
 	for _, e := range evs {
 		if e.invoke {
 			for _, f := range frontier {
-				if invariants.Enabled && !(c.txns[ids[f]].comp.Time < c.txns[ids[e.t]].inv.Time) { // hot path: no boxing unless it fails
+				if invariants.Enabled && !(c.txns[ids[f]].comp.Time < c.txns[ids[e.t]].inv.Time) {
 					invariants.Fail("realtime: %d does not precede %d", ids[f], ids[e.t])
 				}
 				emit(int(f), int(e.t))

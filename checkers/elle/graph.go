@@ -92,7 +92,7 @@ func buildGraph(n int, edges []edge) *graph {
 	if invariants.Enabled {
 		for v := 0; v < n; v++ {
 			seg := g.to[g.off[v]:g.off[v+1]]
-			if invariants.Enabled && !(slices.IsSorted(seg) && !slices.Contains(seg, int32(v))) { // hot path: no boxing unless it fails
+			if invariants.Enabled && !(slices.IsSorted(seg) && !slices.Contains(seg, int32(v))) {
 				invariants.Fail("graph: successors of %d unsorted or self edge", v)
 			}
 		}

@@ -178,7 +178,7 @@ func (c *checker) listAppend() error {
 				continue
 			}
 			el.pos = int32(i)
-			if invariants.Enabled && !(find(kv{k, e}).pos == int32(i)) { // hot path: no boxing unless it fails
+			if invariants.Enabled && !(find(kv{k, e}).pos == int32(i)) {
 				invariants.Fail("pos of %d", e)
 			}
 		}
@@ -382,7 +382,7 @@ func (c *checker) internalListAppend(i int32, writerOf func(kv) int32) {
 					}
 					n++
 				}
-				if invariants.Enabled && !(bad || n == nApp) { // hot path: no boxing unless it fails
+				if invariants.Enabled && !(bad || n == nApp) {
 					invariants.Fail("internal: counted %d appends, want %d", n, nApp)
 				}
 			}

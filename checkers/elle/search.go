@@ -33,9 +33,6 @@ var dataSpecs = []spec{
 func extraSpec(s spec) spec {
 	s.start = kExtra
 	s.mask |= kExtra
-	if s.name == "G-single" || s.name == "G2-item" {
-		s.minRW = 1
-	}
 	return s
 }
 

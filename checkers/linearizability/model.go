@@ -188,7 +188,7 @@ func partition(h checkers.History) ([]part, error) {
 			out.unknown = true
 			ret = maxTime + 1
 		}
-		if invariants.Enabled && !(ret >= inv.Time) { // hot path: no boxing unless it fails
+		if invariants.Enabled && !(ret >= inv.Time) {
 			invariants.Fail("op %d completes before it starts", inv.Index)
 		}
 		pt := byKey[inv.Key]
