@@ -55,7 +55,7 @@ func Check(h checkers.History, opts Options) checkers.Result {
 	}
 	var timedOut []string
 	for _, p := range parts {
-		switch porcupine.CheckOperationsTimeout(Model, p.ops, opts.Timeout) {
+		switch porcupine.CheckOperationsTimeout(registerModel, p.ops, opts.Timeout) {
 		case porcupine.Illegal:
 			res.Anomalies = append(res.Anomalies, p.minimize(opts).anomaly(len(p.ops)))
 		case porcupine.Unknown:
@@ -82,7 +82,7 @@ func Visualize(w io.Writer, h checkers.History, opts Options) error {
 	for _, p := range parts {
 		all = append(all, p.ops...)
 	}
-	m := Model
+	m := registerModel
 	m.Partition = func([]porcupine.Operation) [][]porcupine.Operation {
 		out := make([][]porcupine.Operation, len(parts))
 		for i, p := range parts {

@@ -65,7 +65,7 @@ func (p part) minimize(opts Options) part {
 				drop[r] = true
 			}
 			checks++
-			if porcupine.CheckOperationsTimeout(Model, without().ops, opts.Timeout) == porcupine.Illegal {
+			if porcupine.CheckOperationsTimeout(registerModel, without().ops, opts.Timeout) == porcupine.Illegal {
 				reads = append(reads[:i], reads[end:]...)
 				continue
 			}
@@ -96,9 +96,10 @@ type output struct {
 // absent is the state of a register never written.
 const absent = "null"
 
-// Model is the porcupine model of one register; a partition holds one key.
+// registerModel is the porcupine model of one register; a partition holds
+// one key. It is unexported so no caller can change what Check means.
 // Step is pure: states are canonical JSON strings.
-var Model = porcupine.Model{
+var registerModel = porcupine.Model{
 	Init: func() any { return absent },
 	Step: func(state, in, out any) (bool, any) {
 		st, i, o := state.(string), in.(input), out.(output)
