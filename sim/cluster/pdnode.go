@@ -36,12 +36,25 @@ var pdMethods = func() map[reflect.Type]reflect.Method {
 	return m
 }()
 
+// PrevRegionRequest asks PD's GetPrevRegion RPC, whose request message is
+// the same pdpb.GetRegionRequest as GetRegion's: on the simulated network the
+// wrapper names the RPC, as the gRPC method name does on a real one. It is
+// never mutated after sending, so it travels without a copy.
+type PrevRegionRequest struct{ Req *pdpb.GetRegionRequest }
+
 // servePD is the PD node's network handler: it runs the RPC on the fake PD
 // at the current virtual time. SplitRegions waits, as PD's handler does, until
 // the splits show in heartbeats or the job gives up.
 func (c *Cluster) servePD(ctx context.Context, _ string, msg any) (any, error) {
-	if req, ok := msg.(*pdpb.SplitRegionsRequest); ok {
+	switch req := msg.(type) {
+	case *pdpb.SplitRegionsRequest:
 		return c.splitRegions(ctx, req)
+	case PrevRegionRequest:
+		resp, err := c.pd.GetPrevRegion(c.w.Now(), req.Req)
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
 	meth, ok := pdMethods[reflect.TypeOf(msg)]
 	if !ok {
