@@ -92,7 +92,9 @@ func (c *Cluster) NewPDClient(from string) *PDClient {
 // PDError is a PD response header error.
 type PDError struct{ Err *pdpb.Error }
 
-func (e *PDError) Error() string { return fmt.Sprintf("pd: %s: %s", e.Err.GetType(), e.Err.GetMessage()) }
+func (e *PDError) Error() string {
+	return fmt.Sprintf("pd: %s: %s", e.Err.GetType(), e.Err.GetMessage())
+}
 
 type headered interface{ GetHeader() *pdpb.ResponseHeader }
 
