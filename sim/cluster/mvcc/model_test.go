@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"fmt"
+	"sort"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -28,9 +29,12 @@ func TestModelSI(t *testing.T) {
 					live = append(live, x)
 				}
 			}
-			op := rapid.IntRange(0, 5).Draw(rt, "op")
+			op := rapid.IntRange(0, 6).Draw(rt, "op")
 			if len(live) == 0 || op == 0 {
 				x := &modelTxn{start: m.next(), pess: rapid.Bool().Draw(rt, "pess"), writes: map[string]string{}}
+				if !x.pess {
+					x.mode = rapid.IntRange(0, 2).Draw(rt, "mode") // 2PC, async commit, 1PC
+				}
 				txns = append(txns, x)
 				continue
 			}
@@ -39,6 +43,7 @@ func TestModelSI(t *testing.T) {
 			switch {
 			case op == 1 && x.state == txnActive: // read
 				resp := e.Get(&kvrpcpb.GetRequest{Key: []byte(k), Version: x.start})
+				m.maxRead = max(m.maxRead, x.start)
 				want, locked := m.read(k, x.start, txns, x)
 				if locked {
 					if resp.Error == nil || resp.Error.Locked == nil {
@@ -81,6 +86,17 @@ func TestModelSI(t *testing.T) {
 						req.Mutations = append(req.Mutations, &kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte(kk), Value: []byte(v)})
 					}
 				}
+				switch x.mode {
+				case 1:
+					req.UseAsyncCommit = true
+					for _, kk := range ks {
+						if kk != string(req.PrimaryLock) {
+							req.Secondaries = append(req.Secondaries, []byte(kk))
+						}
+					}
+				case 2:
+					req.TryOnePc = true
+				}
 				if x.pess {
 					req.ForUpdateTs = max(x.forUpdate, x.start)
 					for _, kk := range ks {
@@ -116,9 +132,26 @@ func TestModelSI(t *testing.T) {
 						rt.Fatalf("prewrite %d %v: unexpected %v", x.start, ks, resp)
 					}
 					x.state = txnPrewritten
+					switch x.mode {
+					case 1:
+						// Async commit: the commit ts exceeds every read so
+						// far (max_ts), so no earlier snapshot is broken.
+						if resp.MinCommitTs <= m.maxRead || resp.MinCommitTs <= x.start {
+							rt.Fatalf("async prewrite %d: min_commit_ts %d <= max read %d", x.start, resp.MinCommitTs, m.maxRead)
+						}
+						x.minCommit = resp.MinCommitTs
+					case 2:
+						if resp.OnePcCommitTs <= m.maxRead || resp.OnePcCommitTs <= x.start {
+							rt.Fatalf("1PC prewrite %d: commit ts %d <= max read %d", x.start, resp.OnePcCommitTs, m.maxRead)
+						}
+						m.commit(x, resp.OnePcCommitTs)
+					}
 				}
 			case op == 4 && x.state == txnPrewritten: // commit
 				cts := m.next()
+				if x.mode == 1 {
+					cts = x.minCommit
+				}
 				var kb [][]byte
 				for _, kk := range keys {
 					if _, ok := x.writes[kk]; ok {
@@ -129,12 +162,11 @@ func TestModelSI(t *testing.T) {
 				if resp.Error != nil {
 					rt.Fatalf("commit %d: %v", x.start, resp.Error)
 				}
-				x.state, x.commit = txnCommitted, cts
-				for kk, v := range x.writes {
-					m.versions[kk] = append(m.versions[kk], modelVersion{cts, v})
-				}
+				m.commit(x, cts)
 			case op == 5: // abort
 				m.abort(e, x, keys)
+			case op == 6 && x.state == txnPrewritten: // another client resolves x
+				m.resolve(rt, e, x, keys)
 			}
 		}
 		// Final: every committed write is visible at the end.
@@ -146,6 +178,7 @@ func TestModelSI(t *testing.T) {
 		end := m.next()
 		for _, k := range keys {
 			resp := e.Get(&kvrpcpb.GetRequest{Key: []byte(k), Version: end})
+			m.maxRead = max(m.maxRead, end)
 			want, _ := m.read(k, end, nil, nil)
 			if resp.Error != nil || string(resp.Value) != want {
 				rt.Fatalf("final %s: want %q got %v", k, want, resp)
@@ -166,6 +199,8 @@ const (
 
 type modelTxn struct {
 	start, commit, forUpdate uint64
+	minCommit                uint64 // async commit
+	mode                     int    // 0 2PC, 1 async commit, 2 1PC
 	pess                     bool
 	state                    int
 	writes                   map[string]string
@@ -203,7 +238,17 @@ type modelVersion struct {
 
 type siModel struct {
 	ts       uint64
+	maxRead  uint64
 	versions map[string][]modelVersion
+}
+
+func (m *siModel) commit(x *modelTxn, cts uint64) {
+	x.state, x.commit = txnCommitted, cts
+	for kk, v := range x.writes {
+		vs := append(m.versions[kk], modelVersion{cts, v})
+		sort.Slice(vs, func(i, j int) bool { return vs[i].commit < vs[j].commit })
+		m.versions[kk] = vs
+	}
 }
 
 func newSIModel() *siModel { return &siModel{versions: map[string][]modelVersion{}} }
@@ -222,7 +267,7 @@ func (m *siModel) latestCommit(k string) uint64 {
 // txn with start <= ts blocks the read.
 func (m *siModel) read(k string, ts uint64, txns []*modelTxn, self *modelTxn) (string, bool) {
 	for _, x := range txns {
-		if x != self && x.state == txnPrewritten && x.start <= ts {
+		if x != self && x.state == txnPrewritten && x.start <= ts && (x.mode != 1 || x.minCommit <= ts) {
 			if _, ok := x.writes[k]; ok {
 				return "", true
 			}
@@ -292,4 +337,57 @@ func (m *siModel) abort(e *Engine, x *modelTxn, keys []string) {
 	}
 	x.state = txnAborted
 	x.locked = nil
+}
+
+// resolve plays client-go's lock resolver against a prewritten txn with an
+// expired TTL (current_ts = max): CheckTxnStatus on the primary; for an
+// async-commit primary CheckSecondaryLocks decides; then ResolveLock.
+func (m *siModel) resolve(rt *rapid.T, e *Engine, x *modelTxn, keys []string) {
+	var ks [][]byte
+	for _, k := range keys {
+		if _, ok := x.writes[k]; ok {
+			ks = append(ks, []byte(k))
+		}
+	}
+	primary := x.primary("")
+	st := e.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: primary, LockTs: x.start, CurrentTs: maxTS,
+		RollbackIfNotExist: true, VerifyIsPrimary: true})
+	if st.Error != nil || st.RegionError != nil {
+		rt.Fatalf("check txn status %d: %v", x.start, st)
+	}
+	var commitTS uint64
+	switch {
+	case st.CommitVersion != 0:
+		rt.Fatalf("prewritten txn %d reported committed at %d", x.start, st.CommitVersion)
+	case st.LockTtl != 0:
+		if !st.LockInfo.GetUseAsyncCommit() || x.mode != 1 {
+			rt.Fatalf("expired non-async lock of %d survived: %v", x.start, st)
+		}
+		commitTS = st.LockInfo.MinCommitTs
+		secs := st.LockInfo.Secondaries
+		if len(secs) > 0 {
+			cs := e.CheckSecondaryLocks(&kvrpcpb.CheckSecondaryLocksRequest{Keys: secs, StartVersion: x.start})
+			if cs.Error != nil || len(cs.Locks) != len(secs) {
+				rt.Fatalf("secondaries of %d: %v", x.start, cs)
+			}
+			for _, l := range cs.Locks {
+				commitTS = max(commitTS, l.MinCommitTs)
+			}
+		}
+		if commitTS != x.minCommit {
+			rt.Fatalf("resolver commit ts %d != prewrite min_commit_ts %d", commitTS, x.minCommit)
+		}
+	case x.mode == 1:
+		rt.Fatalf("async lock of %d rolled back by CheckTxnStatus without force_sync_commit", x.start)
+	}
+	r := e.ResolveLock(&kvrpcpb.ResolveLockRequest{StartVersion: x.start, CommitVersion: commitTS})
+	if r.Error != nil {
+		rt.Fatalf("resolve %d at %d: %v", x.start, commitTS, r.Error)
+	}
+	if commitTS != 0 {
+		m.commit(x, commitTS)
+	} else {
+		x.state = txnAborted
+		x.locked = nil
+	}
 }
