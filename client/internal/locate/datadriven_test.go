@@ -210,6 +210,7 @@ func errStr(err error) string { return "error: " + err.Error() }
 //	invalidate id=1 [reason=NoLeader] | schedule-reload id=1 [delayed]
 //	buckets-not-match id=1 ver=5 keys=a,c | locate-bucket key=b | update-buckets id=1 req=0 latest=5
 //	liveness id=1 unreachable|reachable | store-check [all] | stores
+//	resolve id=1 | mark-need-check id=1
 //	advance d=10m | gc [limit=50] | cache | clear
 func (e *ddEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	ctx := context.Background()
@@ -445,6 +446,20 @@ func (e *ddEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			out = errStr(err) + "\n" + out
 		}
 		return out
+	case "resolve":
+		st := e.c.Stores().getOrInsert(argU(t, d, "id", 0))
+		addr, err := e.c.Stores().Resolve(ctx, nil, st)
+		if err != nil {
+			return errStr(err)
+		}
+		return fmt.Sprintf("addr=%q %s", addr, st.ResolveState())
+	case "mark-need-check":
+		st, ok := e.c.Stores().Get(argU(t, d, "id", 0))
+		if !ok {
+			return "no such store"
+		}
+		e.c.Stores().MarkNeedCheck(st)
+		return st.ResolveState().String()
 	case "stores":
 		return e.stores()
 	case "advance":

@@ -251,6 +251,7 @@ func (s *Store) String() string {
 // StoreCache maps store ids to Stores and resolves them through PD
 // (client-go storeCache). It is safe for concurrent use.
 type StoreCache struct {
+	rt      rt.Runtime
 	src     StoreSource
 	flights *flightGroup[string]
 
@@ -261,7 +262,7 @@ type StoreCache struct {
 // NewStoreCache returns an empty store cache resolving through src, with
 // waits on runtime r.
 func NewStoreCache(r rt.Runtime, src StoreSource) *StoreCache {
-	return &StoreCache{src: src, flights: newFlightGroup[string](r), stores: map[uint64]*Store{}}
+	return &StoreCache{rt: r, src: src, flights: newFlightGroup[string](r), stores: map[uint64]*Store{}}
 }
 
 // Get returns the cached store with id, if any.
@@ -328,8 +329,12 @@ func cmpU64(a, b uint64) int {
 
 // Resolve returns the store's address, asking PD the first time (client-go
 // initResolve). It returns "" for a tombstone. Concurrent first resolutions
-// of one store make one PD call.
+// of one store make one PD call. bo paces retries of PD errors; nil means
+// the defaults of Options.PDRetry.
 func (c *StoreCache) Resolve(ctx context.Context, bo Backoffer, s *Store) (string, error) {
+	if bo == nil {
+		bo = &retryBackoffer{clk: c.rt, o: Options{}.withDefaults().PDRetry}
+	}
 	switch s.ResolveState() {
 	case Resolved, NeedCheck:
 		return s.Addr(), nil
