@@ -125,6 +125,7 @@ type UndeterminedError struct {
 // Undetermined returns an *UndeterminedError for op caused by cause.
 func Undetermined(op string, cause error) error { return &UndeterminedError{Op: op, Cause: cause} }
 
+// Error implements the error interface.
 func (e *UndeterminedError) Error() string {
 	if e.Cause == nil {
 		return fmt.Sprintf("%s: %v", e.Op, ErrResultUndetermined)
@@ -154,6 +155,7 @@ func InvalidArgument(op, arg, reason string) error {
 	return &InvalidArgumentError{Op: op, Arg: arg, Reason: reason}
 }
 
+// Error implements the error interface.
 func (e *InvalidArgumentError) Error() string {
 	return fmt.Sprintf("%s: invalid argument %s: %s", e.Op, e.Arg, e.Reason)
 }

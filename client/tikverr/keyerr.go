@@ -34,6 +34,7 @@ func NewErrWriteConflictWithArgs(startTS, conflictTS, conflictCommitTS uint64, k
 	})
 }
 
+// Error implements the error interface.
 func (e *ErrWriteConflict) Error() string {
 	return fmt.Sprintf("write conflict { %s }", compact(e.String()))
 }
@@ -47,6 +48,7 @@ type ErrWriteConflictInLatch struct {
 	StartTS uint64
 }
 
+// Error implements the error interface.
 func (e *ErrWriteConflictInLatch) Error() string {
 	return fmt.Sprintf("write conflict in latch, startTS: %v", e.StartTS)
 }
@@ -57,6 +59,7 @@ type ErrKeyIsLocked struct {
 	*kvrpcpb.LockInfo
 }
 
+// Error implements the error interface.
 func (e *ErrKeyIsLocked) Error() string {
 	return fmt.Sprintf("key is locked { key: %q, primary: %q, start_ts: %d, ttl: %d, type: %s }",
 		e.Key, e.PrimaryLock, e.LockVersion, e.LockTtl, e.LockType)
@@ -71,6 +74,7 @@ type ErrKeyExist struct {
 	Value []byte
 }
 
+// Error implements the error interface.
 func (e *ErrKeyExist) Error() string {
 	return fmt.Sprintf("key already exists { %s }", compact(e.String()))
 }
@@ -87,6 +91,7 @@ type ErrDeadlock struct {
 	IsRetryable bool
 }
 
+// Error implements the error interface.
 func (e *ErrDeadlock) Error() string { return fmt.Sprintf("deadlock { %s }", compact(e.String())) }
 
 // ErrRetryable is a key error TiKV marks retryable; the message is TiKV's.
@@ -94,6 +99,7 @@ type ErrRetryable struct {
 	Retryable string
 }
 
+// Error implements the error interface.
 func (e *ErrRetryable) Error() string { return e.Retryable }
 
 // ErrTxnAborted is a transaction TiKV aborted (KeyError.abort).
@@ -101,6 +107,7 @@ type ErrTxnAborted struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *ErrTxnAborted) Error() string { return "tikv aborts txn: " + e.Reason }
 
 // ErrCommitTsTooLarge is a commit ts TiKV refused as too far ahead.
@@ -108,6 +115,7 @@ type ErrCommitTsTooLarge struct {
 	CommitTS uint64
 }
 
+// Error implements the error interface.
 func (e *ErrCommitTsTooLarge) Error() string {
 	return fmt.Sprintf("commit TS %v is too large", e.CommitTS)
 }
@@ -118,6 +126,7 @@ type ErrCommitTsExpired struct {
 	*kvrpcpb.CommitTsExpired
 }
 
+// Error implements the error interface.
 func (e *ErrCommitTsExpired) Error() string {
 	return fmt.Sprintf("commit ts expired { %s }", compact(e.String()))
 }
@@ -128,6 +137,7 @@ type ErrTxnNotFound struct {
 	*kvrpcpb.TxnNotFound
 }
 
+// Error implements the error interface.
 func (e *ErrTxnNotFound) Error() string { return fmt.Sprintf("txn %d not found", e.StartTs) }
 
 // ErrTxnLockNotFound is a check that found no lock of the transaction on Key.
@@ -135,6 +145,7 @@ type ErrTxnLockNotFound struct {
 	*kvrpcpb.TxnLockNotFound
 }
 
+// Error implements the error interface.
 func (e *ErrTxnLockNotFound) Error() string {
 	return fmt.Sprintf("txn lock not found { %s }", compact(e.String()))
 }
@@ -144,6 +155,7 @@ type ErrPrimaryMismatch struct {
 	*kvrpcpb.PrimaryMismatch
 }
 
+// Error implements the error interface.
 func (e *ErrPrimaryMismatch) Error() string {
 	return fmt.Sprintf("primary mismatch { %s }", compact(e.String()))
 }
@@ -153,6 +165,7 @@ type ErrAssertionFailed struct {
 	*kvrpcpb.AssertionFailed
 }
 
+// Error implements the error interface.
 func (e *ErrAssertionFailed) Error() string {
 	return fmt.Sprintf("assertion failed { %s }", compact(e.String()))
 }
@@ -162,6 +175,7 @@ type ErrUnknownKeyError struct {
 	*kvrpcpb.KeyError
 }
 
+// Error implements the error interface.
 func (e *ErrUnknownKeyError) Error() string {
 	return fmt.Sprintf("unexpected KeyError: %s", compact(e.String()))
 }
@@ -274,6 +288,7 @@ type PDError struct {
 	Err *pdpb.Error
 }
 
+// Error implements the error interface.
 func (e *PDError) Error() string { return compact(e.Err.String()) }
 
 // ErrPDServerTimeout is PD not answering within the backoff budget.
@@ -284,6 +299,7 @@ type ErrPDServerTimeout struct {
 // NewErrPDServerTimeout returns an *ErrPDServerTimeout with msg.
 func NewErrPDServerTimeout(msg string) error { return &ErrPDServerTimeout{Msg: msg} }
 
+// Error implements the error interface.
 func (e *ErrPDServerTimeout) Error() string {
 	if e.Msg == "" {
 		return "pd server timeout"
@@ -296,6 +312,7 @@ type ErrQueryInterruptedWithSignal struct {
 	Signal uint32
 }
 
+// Error implements the error interface.
 func (e ErrQueryInterruptedWithSignal) Error() string {
 	return fmt.Sprintf("query interrupted by signal %d", e.Signal)
 }
@@ -308,6 +325,7 @@ type ErrTxnTooLarge struct {
 	Size int
 }
 
+// Error implements the error interface.
 func (e *ErrTxnTooLarge) Error() string { return fmt.Sprintf("txn too large, size: %v.", e.Size) }
 
 // ErrKeyTooLarge is a key over the size limit.
@@ -315,6 +333,7 @@ type ErrKeyTooLarge struct {
 	KeySize int
 }
 
+// Error implements the error interface.
 func (e *ErrKeyTooLarge) Error() string {
 	return fmt.Sprintf("key size too large, size: %v.", e.KeySize)
 }
@@ -325,6 +344,7 @@ type ErrEntryTooLarge struct {
 	Size  uint64
 }
 
+// Error implements the error interface.
 func (e *ErrEntryTooLarge) Error() string {
 	return fmt.Sprintf("entry size too large, size: %v, limit: %v.", e.Size, e.Limit)
 }
@@ -338,6 +358,7 @@ type ErrTxnAbortedByGC struct {
 	TxnSafePointTime time.Time
 }
 
+// Error implements the error interface.
 func (e *ErrTxnAbortedByGC) Error() string {
 	// The wording is client-go's, kept because operators search for it.
 	return fmt.Sprintf("GC life time is shorter than transaction duration, transaction start ts is %v (%v), txn safe point is %v (%v)",
@@ -349,6 +370,7 @@ type ErrTokenLimit struct {
 	StoreID uint64
 }
 
+// Error implements the error interface.
 func (e *ErrTokenLimit) Error() string {
 	return fmt.Sprintf("Store token is up to the limit, store id = %d.", e.StoreID)
 }
@@ -361,6 +383,7 @@ type ErrLockOnlyIfExistsNoReturnValue struct {
 	LockKey     []byte
 }
 
+// Error implements the error interface.
 func (e *ErrLockOnlyIfExistsNoReturnValue) Error() string {
 	return fmt.Sprintf("LockOnlyIfExists is set for Lock Context, but ReturnValues is not set, "+
 		"StartTs is {%d}, ForUpdateTs is {%d}, one of lock keys is {%q}.", e.StartTS, e.ForUpdateTs, e.LockKey)
@@ -374,6 +397,7 @@ type ErrLockOnlyIfExistsNoPrimaryKey struct {
 	LockKey     []byte
 }
 
+// Error implements the error interface.
 func (e *ErrLockOnlyIfExistsNoPrimaryKey) Error() string {
 	return fmt.Sprintf("LockOnlyIfExists is set for Lock Context, but primary key of current transaction is not set, "+
 		"StartTs is {%d}, ForUpdateTs is {%d}, one of lock keys is {%q}", e.StartTS, e.ForUpdateTs, e.LockKey)
@@ -385,6 +409,7 @@ type RegionError struct {
 	Err *errorpb.Error
 }
 
+// Error implements the error interface.
 func (e *RegionError) Error() string {
 	return fmt.Sprintf("region error { %s }", compact(e.Err.String()))
 }

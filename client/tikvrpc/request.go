@@ -29,6 +29,7 @@ const (
 // IsFollowerRead reports whether replicas other than the leader may serve.
 func (r ReplicaReadType) IsFollowerRead() bool { return r != ReplicaReadLeader }
 
+// String implements fmt.Stringer.
 func (r ReplicaReadType) String() string {
 	switch r {
 	case ReplicaReadLeader:

@@ -33,6 +33,10 @@ type Env struct {
 	Rand *rand.Rand
 	// Vars may be nil for DefaultVars.
 	Vars *Vars
+	// Observe, when set, is called after every completed sleep with the
+	// config and the time slept: the hook for backoff metrics and traces
+	// (client-go observes a Prometheus histogram per config).
+	Observe func(cfg *Config, slept time.Duration)
 }
 
 // MaxRecordBackoffErrCount is how many of the latest errors a Backoffer keeps
@@ -139,6 +143,9 @@ func (b *Backoffer) BackoffWithCfgAndMaxSleep(cfg *Config, maxSleepMs int, err e
 	}
 	s.Advance(sleep)
 	b.record(cfg, slept)
+	if b.env.Observe != nil {
+		b.env.Observe(cfg, time.Duration(slept)*time.Millisecond)
+	}
 	return b.CheckKilled()
 }
 
@@ -221,6 +228,7 @@ type BudgetExceededError struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *BudgetExceededError) Error() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s backoffer.maxSleep %dms is exceeded, errors:", e.Config, e.MaxSleep)

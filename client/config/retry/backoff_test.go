@@ -300,6 +300,16 @@ func TestBudgetExceededErrorString(t *testing.T) {
 	require.ErrorIs(t, err, tikverr.ErrRegionUnavailable, "tie goes to the first recorded")
 }
 
+func TestObserve(t *testing.T) {
+	env, _ := testEnv(1)
+	var seen []string
+	env.Observe = func(cfg *Config, d time.Duration) { seen = append(seen, fmt.Sprintf("%s:%v", cfg, d)) }
+	b := NewBackoffer(context.Background(), 100, env)
+	require.NoError(t, b.Backoff(BoRegionMiss, errors.New("a")))
+	require.NoError(t, b.Clone().Backoff(BoStaleCmd, errors.New("b")))
+	require.Equal(t, []string{"regionMiss:2ms", "staleCommand:2ms"}, seen, "clones keep the hook")
+}
+
 func TestRealClock(t *testing.T) {
 	b := NewBackoffer(context.Background(), 10, Env{Clock: rt.Real, Rand: rt.Real.NewRand()})
 	require.NoError(t, b.Backoff(BoRegionMiss, errors.New("a")))

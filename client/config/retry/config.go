@@ -48,6 +48,7 @@ const (
 	DecorrJitter
 )
 
+// String implements fmt.Stringer.
 func (j Jitter) String() string {
 	switch j {
 	case NoJitter:

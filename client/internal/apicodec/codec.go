@@ -81,6 +81,7 @@ type DecodeError struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *DecodeError) Error() string { return "apicodec: decode: " + e.Err.Error() }
 
 // Unwrap returns Err.
