@@ -27,7 +27,8 @@ type Clock interface {
 type Env struct {
 	// Clock is required by every Backoffer that sleeps.
 	Clock Clock
-	// Rand is the jitter source, from rt.Runtime.NewRand. A Backoffer and
+	// Rand is the jitter source, from rt.Runtime.NewRand; required for
+	// every config with jitter. A Backoffer and
 	// its clones are not safe for concurrent use; each Clone and Fork gets
 	// its own source seeded from this one.
 	Rand *rand.Rand
@@ -120,6 +121,9 @@ func (b *Backoffer) BackoffWithMaxSleepTxnLockFast(maxSleepMs int, err error) er
 // BackoffWithCfgAndMaxSleep is Backoff sleeping at most maxSleepMs this time
 // when maxSleepMs >= 0. The schedule still advances by its uncapped value.
 func (b *Backoffer) BackoffWithCfgAndMaxSleep(cfg *Config, maxSleepMs int, err error) error {
+	if err == nil { // a caller bug; record something readable instead of crashing
+		err = fmt.Errorf("%s: backoff without an error", cfg.name)
+	}
 	if strings.Contains(err.Error(), tikverr.MismatchClusterID) {
 		// client-go exits the process here; a library must not.
 		return err

@@ -212,6 +212,11 @@ func TestBackoffStopsWhen(t *testing.T) {
 		require.Equal(t, err, b.Backoff(BoPDRPC, err))
 		require.Zero(t, b.GetTotalSleep())
 	})
+	t.Run("nil error", func(t *testing.T) {
+		b := newTestBackoffer(context.Background(), 100)
+		require.NoError(t, b.Backoff(BoRegionMiss, nil))
+		require.Equal(t, "regionMiss: backoff without an error", b.latestErrors()[0].Reason)
+	})
 	t.Run("noop", func(t *testing.T) {
 		b := NewNoopBackoff(context.Background())
 		err := errors.New("x")
