@@ -437,3 +437,39 @@ func TestBackgroundCacheGC(t *testing.T) {
 		require.NoError(t, stopped.Wait(ctx))
 	})
 }
+
+// Port of TestBatchLoadRegions (BatchLoadRegionsFromKey and a limited batch
+// load; client-go's BatchLoadRegionsWithKeyRange is our
+// BatchLoadRegionsWithKeyRanges with one range).
+func TestBatchLoadRegions(t *testing.T) {
+	runSim(t, 22, func(r *clock.Runtime) {
+		ctx := context.Background()
+		pd := pdWithSplits(t, "a", "b", "c", "d") // regions 1..5
+		c := New(r, pd, Options{})
+		cases := []struct {
+			start, end string
+			limit      int
+			endKey     string
+			regions    []uint64
+		}{
+			{"", "a", 1, "a", []uint64{1}},
+			{"a", "b1", 2, "c", []uint64{2, 3}},
+			{"a1", "d", 2, "c", []uint64{2, 3}},
+			{"c", "c1", 2, "", []uint64{4}},
+			{"d", "", 2, "", []uint64{5}},
+		}
+		for _, tc := range cases {
+			key, err := c.BatchLoadRegionsFromKey(ctx, nil, []byte(tc.start), tc.limit)
+			require.NoError(t, err)
+			require.Equal(t, tc.endKey, string(key), "%+v", tc)
+			rs, err := c.BatchLoadRegionsWithKeyRanges(ctx, nil, []KeyRange{{[]byte(tc.start), []byte(tc.end)}}, tc.limit, BatchOptions{})
+			require.NoError(t, err)
+			var ids []uint64
+			for _, rg := range rs {
+				ids = append(ids, rg.ID())
+			}
+			require.Equal(t, tc.regions, ids, "%+v", tc)
+		}
+		require.Equal(t, 5, c.Len())
+	})
+}
