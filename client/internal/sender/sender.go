@@ -1,0 +1,213 @@
+// Package sender is the client's request sender: it sends one request to one
+// region's leader, understands the region error that comes back, updates the
+// region cache, backs off on the Clock and retries, within the Backoffer's
+// budget. It mirrors client-go's RegionRequestSender for leader routing
+// (internal/locate/region_request.go, onRegionError and onSendFail);
+// replica selection comes with replication.
+//
+// Send returns one of:
+//   - a response without region error: done;
+//   - a response with a region error the caller must handle by locating its
+//     keys again (the region changed: EpochNotMatch, RegionNotFound,
+//     KeyNotInRegion, StoreNotMatch, MismatchPeerId, and errors the sender
+//     does not know), after backing off with BoRegionMiss, exactly as
+//     client-go's callers do;
+//   - an error: the budget ran out, ctx is done, the region error is
+//     not retryable (RaftEntryTooLarge, Flashback*), or the outcome is
+//     undetermined.
+//
+// Undetermined outcomes: a send that fails after the request may have reached
+// the store (a timeout, a lost response) is retried only when the request is
+// idempotent. A raw write is not (retrying it can apply it twice, after
+// another client's write, which is not linearizable), so for raw writes Send
+// returns an error satisfying tikverr.IsErrUndetermined instead. client-go
+// retries raw writes here; the simulator's register workload shows why we do
+// not.
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
+
+	"github.com/tikvsim/tikvsim/client/config/retry"
+	"github.com/tikvsim/tikvsim/client/internal/locate"
+	"github.com/tikvsim/tikvsim/client/pd"
+	"github.com/tikvsim/tikvsim/client/tikverr"
+	"github.com/tikvsim/tikvsim/client/tikvrpc"
+	"github.com/tikvsim/tikvsim/client/transport"
+)
+
+// Sender sends requests to region leaders.
+type Sender struct {
+	cache *locate.Cache
+	tr    transport.Transport
+}
+
+// New returns a sender routing through cache and sending with tr.
+func New(cache *locate.Cache, tr transport.Transport) *Sender {
+	return &Sender{cache: cache, tr: tr}
+}
+
+// Cache returns the sender's region cache.
+func (s *Sender) Cache() *locate.Cache { return s.cache }
+
+// PDBackoffer adapts a retry.Backoffer to the region cache's Backoffer,
+// spending the request's budget on PD retries (BoPDRPC), as client-go does.
+type PDBackoffer struct{ Bo *retry.Backoffer }
+
+// Backoff implements locate.Backoffer.
+func (b PDBackoffer) Backoff(_ context.Context, err error) error { return b.Bo.Backoff(retry.BoPDRPC, err) }
+
+// Send sends req to region, retrying what the sender can retry by itself.
+// See the package doc for what the result means.
+func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Request, region locate.RegionVerID, timeout time.Duration) (*tikvrpc.Response, *locate.RPCContext, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		rpc, err := s.cache.GetRPCContext(ctx, PDBackoffer{bo}, region)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rpc == nil {
+			// The region is gone from the cache: answer a fake EpochNotMatch
+			// so the caller locates its keys again (client-go SendReqCtx).
+			resp, err := tikvrpc.GenRegionErrorResp(req, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}})
+			return resp, nil, err
+		}
+		if err := tikvrpc.SetContext(req, rpc.Meta, rpc.Peer); err != nil {
+			return nil, rpc, err
+		}
+		resp, err := s.tr.SendRequest(ctx, rpc.Addr, req, timeout)
+		if err != nil {
+			if err := s.onSendFail(ctx, bo, rpc, req, err); err != nil {
+				return nil, rpc, err
+			}
+			continue
+		}
+		regionErr, err := resp.GetRegionError()
+		if err != nil {
+			return nil, rpc, err
+		}
+		if regionErr == nil {
+			return resp, rpc, nil
+		}
+		retryNow, err := s.onRegionError(ctx, bo, rpc, req, regionErr)
+		if err != nil {
+			return nil, rpc, err
+		}
+		if !retryNow {
+			return resp, rpc, nil
+		}
+	}
+}
+
+// onSendFail handles a transport error (client-go onSendFail): the store is
+// suspected, the region's work peer moves on, and the request is retried
+// after BoTiKVRPC, unless ctx is done or retrying could apply a write twice.
+func (s *Sender) onSendFail(ctx context.Context, bo *retry.Backoffer, rpc *locate.RPCContext, req *tikvrpc.Request, err error) error {
+	notSent := transport.IsNotSent(err)
+	if cerr := ctx.Err(); cerr != nil {
+		if notSent {
+			return cerr
+		}
+		return tikverr.Undetermined(req.Type.String(), fmt.Errorf("%w (request to %s may have run)", cerr, rpc.Addr))
+	}
+	s.cache.OnSendFail(rpc, true, err)
+	if !notSent && req.IsRawWriteRequest() {
+		return tikverr.Undetermined(req.Type.String(), fmt.Errorf("send to %s: %w", rpc.Addr, err))
+	}
+	return bo.Backoff(retry.BoTiKVRPC, fmt.Errorf("send to %s: %w", rpc.Addr, err))
+}
+
+// onRegionError reports whether to resend at once (after any backoff it did),
+// mirroring client-go onRegionError for leader routing.
+func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *locate.RPCContext, req *tikvrpc.Request, e *errorpb.Error) (bool, error) {
+	why := func(what string) error { return fmt.Errorf("%s (%v)", what, rpc) }
+	switch {
+	case e.GetUndeterminedResult() != nil:
+		return false, tikverr.Undetermined(req.Type.String(), errors.New(e.GetMessage()))
+	case e.GetNotLeader() != nil:
+		nl := e.GetNotLeader()
+		s.cache.UpdateLeader(rpc.Region, nl.GetLeader(), rpc.AccessIdx)
+		if nl.GetLeader() == nil {
+			// No leader known (an election): wait for one.
+			return true, bo.Backoff(retry.BoRegionScheduling, why("not leader: no leader"))
+		}
+		return true, nil // a new leader is named: no backoff
+	case e.GetDiskFull() != nil:
+		return true, bo.Backoff(retry.BoTiKVDiskFull, why("tikv disk full"))
+	case e.GetRecoveryInProgress() != nil:
+		return false, bo.Backoff(retry.BoRegionRecoveryInProgress, why("region recovery in progress"))
+	case e.GetIsWitness() != nil:
+		s.cache.InvalidateCachedRegionWithReason(rpc.Region, locate.Other)
+		return false, bo.Backoff(retry.BoIsWitness, why("is witness"))
+	case e.GetFlashbackInProgress() != nil:
+		return false, fmt.Errorf("region %d is in flashback progress: %s", e.GetFlashbackInProgress().GetRegionId(), e.GetMessage())
+	case e.GetFlashbackNotPrepared() != nil:
+		return false, fmt.Errorf("region %d is not prepared for the flashback: %s", e.GetFlashbackNotPrepared().GetRegionId(), e.GetMessage())
+	case e.GetRegionNotFound() != nil:
+		s.cache.InvalidateCachedRegionWithReason(rpc.Region, locate.RegionNotFound)
+		return false, nil
+	case e.GetKeyNotInRegion() != nil:
+		s.cache.InvalidateCachedRegion(rpc.Region)
+		return false, nil
+	case e.GetEpochNotMatch() != nil:
+		return s.cache.OnRegionEpochNotMatch(ctx, PDBackoffer{bo}, rpc, e.GetEpochNotMatch().GetCurrentRegions())
+	case e.GetBucketVersionNotMatch() != nil:
+		b := e.GetBucketVersionNotMatch()
+		s.cache.OnBucketVersionNotMatch(rpc, b.GetVersion(), b.GetKeys())
+		return false, nil
+	case e.GetServerIsBusy() != nil:
+		return true, bo.Backoff(retry.BoTiKVServerBusy, why("server is busy: "+e.GetServerIsBusy().GetReason()))
+	case e.GetStaleCommand() != nil:
+		return true, bo.Backoff(retry.BoStaleCmd, why("stale command"))
+	case e.GetStoreNotMatch() != nil:
+		s.cache.Stores().MarkNeedCheck(rpc.Store)
+		s.cache.InvalidateCachedRegion(rpc.Region)
+		return false, nil
+	case e.GetRaftEntryTooLarge() != nil:
+		return false, fmt.Errorf("raft entry too large: %s", e.String())
+	case e.GetMaxTimestampNotSynced() != nil:
+		return true, bo.Backoff(retry.BoMaxTsNotSynced, why("max timestamp not synced"))
+	case e.GetRegionNotInitialized() != nil:
+		return true, bo.Backoff(retry.BoMaxRegionNotInitialized, why("region not initialized"))
+	case e.GetReadIndexNotReady() != nil:
+		return true, bo.Backoff(retry.BoRegionScheduling, why("read index not ready"))
+	case e.GetProposalInMergingMode() != nil:
+		return true, bo.Backoff(retry.BoRegionScheduling, why("region is merging"))
+	case e.GetDataIsNotReady() != nil:
+		return true, bo.Backoff(retry.BoMaxDataNotReady, why("data is not ready"))
+	case e.GetMismatchPeerId() != nil:
+		s.cache.InvalidateCachedRegion(rpc.Region)
+		return false, nil
+	}
+	// Anything else: drop the region so the caller re-splits its request.
+	s.cache.InvalidateCachedRegion(rpc.Region)
+	return false, nil
+}
+
+// RegionSource adapts a PD edge to the region cache's RegionSource, mapping
+// pd.ErrStoreNotFound onto locate.ErrStoreNotFound.
+func RegionSource(p pdRegions) locate.RegionSource { return regionSource{p} }
+
+// pdRegions is the part of pd.Client the region cache reads.
+type pdRegions interface {
+	pd.Regions
+	pd.Stores
+}
+
+type regionSource struct{ pdRegions }
+
+func (s regionSource) GetStore(ctx context.Context, id uint64) (*metapb.Store, error) {
+	st, err := s.pdRegions.GetStore(ctx, id)
+	if errors.Is(err, pd.ErrStoreNotFound) {
+		return nil, fmt.Errorf("%w: %v", locate.ErrStoreNotFound, err)
+	}
+	return st, err
+}
