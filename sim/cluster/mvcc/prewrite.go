@@ -201,9 +201,11 @@ func (t *mvccTxn) prewriteKey(p *txnProps, pm *pmut, secondaries [][]byte, async
 	if l.UseAsyncCommit || tryOnePC {
 		// async_commit_timestamps: min_commit_ts = max(max_ts, start_ts,
 		// for_update_ts) + 1, at least the lock's own min_commit_ts.
-		mc := max(e.maxTS, p.startTS, p.forUpdateTS) + 1
-		mc = max(mc, l.MinCommitTS)
-		if p.maxCommitTS != 0 && mc > p.maxCommitTS {
+		base := max(e.maxTS, p.startTS, p.forUpdateTS)
+		mc := max(base+1, l.MinCommitTS)
+		if base == maxTS || (p.maxCommitTS != 0 && mc > p.maxCommitTS) {
+			// No representable commit ts (base+1 would overflow) is treated
+			// like exceeding max_commit_ts: fall back to 2PC.
 			// Fall back to 2PC for this key; the command handles the rest.
 			l.UseOnePC, l.UseAsyncCommit, l.Secondaries = false, false, nil
 			t.putLock(pm.enc, l)
