@@ -366,7 +366,9 @@ func (c *Cache) LoadRegionsInKeyRange(ctx context.Context, bo Backoffer, startKe
 }
 
 // ListRegionIDsInKeyRange returns the ids of the regions covering
-// [startKey, endKey] (client-go ListRegionIDsInKeyRange).
+// [startKey, endKey], an empty endKey meaning +inf (client-go
+// ListRegionIDsInKeyRange, which stops at the first region for an empty
+// endKey).
 func (c *Cache) ListRegionIDsInKeyRange(ctx context.Context, bo Backoffer, startKey, endKey []byte) ([]uint64, error) {
 	bo = c.backoffer(bo)
 	var ids []uint64
@@ -376,7 +378,7 @@ func (c *Cache) ListRegionIDsInKeyRange(ctx context.Context, bo Backoffer, start
 			return nil, err
 		}
 		ids = append(ids, loc.Region.id)
-		if loc.Contains(endKey) || len(loc.EndKey) == 0 {
+		if len(loc.EndKey) == 0 || (len(endKey) > 0 && loc.Contains(endKey)) {
 			return ids, nil
 		}
 		startKey = loc.EndKey

@@ -222,12 +222,12 @@ func (c *Cache) cached(id RegionVerID) *Region {
 func (c *Cache) insert(r *Region, invalidateOld bool) bool {
 	c.mu.Lock()
 	removed, ok := c.idx.insert(r)
+	if ok && len(removed) > 0 {
+		c.inherit(r, removed[0]) // before any lookup can see r
+	}
 	c.mu.Unlock()
 	if !ok {
 		return false
-	}
-	if len(removed) > 0 {
-		c.inherit(r, removed[0])
 	}
 	if invalidateOld {
 		for _, o := range removed {

@@ -90,8 +90,18 @@ func (c *Cache) loadRegion(ctx context.Context, bo Backoffer, key []byte, isEndK
 		if len(pr.GetRegion().GetPeers()) == 0 {
 			return nil, fmt.Errorf("%w: region %d has no peer", ErrNoAvailablePeer, pr.GetRegion().GetId())
 		}
-		if isEndKey && !searchPrev && bytes.Equal(pr.GetRegion().GetStartKey(), key) {
+		m := pr.GetRegion()
+		if isEndKey && !searchPrev && bytes.Equal(m.GetStartKey(), key) {
 			searchPrev = true
+			continue
+		}
+		if (!isEndKey && !contains(m.GetStartKey(), m.GetEndKey(), key)) || (isEndKey && !containsByEnd(m.GetStartKey(), m.GetEndKey(), key)) {
+			// PD answered for another range (it raced with a split or
+			// merge); ask again rather than cache a wrong answer.
+			if berr := bo.Backoff(ctx, fmt.Errorf("%w: region %d does not hold key %q", ErrRegionNotFound, m.GetId(), key)); berr != nil {
+				return nil, berr
+			}
+			searchPrev = false
 			continue
 		}
 		return c.newRegion(ctx, bo, pr)

@@ -380,3 +380,33 @@ func TestMisc(t *testing.T) {
 		require.Nil(t, rs)
 	})
 }
+
+// wrongOnce answers the first GetRegion with the region of another key, as
+// a PD racing with a split might.
+type wrongOnce struct {
+	RegionSource
+	done bool
+}
+
+func (w *wrongOnce) GetRegion(ctx context.Context, key []byte, nb bool) (*pdpb.Region, error) {
+	if !w.done {
+		w.done = true
+		return w.RegionSource.GetRegion(ctx, []byte("zzz"), nb)
+	}
+	return w.RegionSource.GetRegion(ctx, key, nb)
+}
+
+// A PD answer that does not hold the key is retried, not cached.
+func TestWrongRegionFromPD(t *testing.T) {
+	runSim(t, 8, func(r *clock.Runtime) {
+		pd := pdWithSplits(t, "m")
+		c := New(r, &wrongOnce{RegionSource: pd}, Options{})
+		loc, err := c.LocateKey(context.Background(), nil, []byte("a"))
+		require.NoError(t, err)
+		require.EqualValues(t, 1, loc.Region.ID())
+		require.Equal(t, 1, c.Len())
+		ids, err := c.ListRegionIDsInKeyRange(context.Background(), nil, nil, nil)
+		require.NoError(t, err)
+		require.Equal(t, []uint64{1, 2}, ids, "an empty end key is +inf")
+	})
+}

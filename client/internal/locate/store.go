@@ -133,7 +133,8 @@ func newStore(id uint64) *Store { return &Store{id: id} }
 // ID returns the store id.
 func (s *Store) ID() uint64 { return s.id }
 
-// Addr returns the client address, "" before resolution and for a tombstone.
+// Addr returns the last known client address, "" before resolution. A
+// tombstone keeps its last address; StoreCache.Resolve answers "" for it.
 func (s *Store) Addr() string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
