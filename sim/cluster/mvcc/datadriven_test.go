@@ -132,6 +132,9 @@ func (a ddArgs) ctx() *kvrpcpb.Context {
 	if a.has("rc") {
 		c.IsolationLevel = kvrpcpb.IsolationLevel_RC
 	}
+	if a.has("rc-check-ts") {
+		c.IsolationLevel = kvrpcpb.IsolationLevel_RCCheckTS
+	}
 	if a.has("tidb") {
 		c.RequestOrigin = kvrpcpb.RequestOrigin_RequestOriginTiDB
 	}

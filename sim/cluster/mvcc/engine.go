@@ -197,10 +197,13 @@ func (e *Engine) updateMaxTS(ts uint64) {
 
 // readCtx carries the per-request read options of kvrpcpb.Context.
 type readCtx struct {
-	ts       uint64
-	bypass   []uint64 // resolved_locks
-	access   []uint64 // committed_locks
-	isolated bool     // RC reads ignore locks
+	ts     uint64
+	bypass []uint64 // resolved_locks
+	access []uint64 // committed_locks
+	iso    kvrpcpb.IsolationLevel
+	// noAccess: the caller needs commit timestamps, so locks in
+	// committed_locks still conflict (extract_access_lock = false).
+	noAccess bool
 }
 
 func newReadCtx(ctx *kvrpcpb.Context, ts uint64) readCtx {
@@ -208,7 +211,7 @@ func newReadCtx(ctx *kvrpcpb.Context, ts uint64) readCtx {
 	if ctx != nil {
 		rc.bypass = ctx.ResolvedLocks
 		rc.access = ctx.CommittedLocks
-		rc.isolated = ctx.IsolationLevel == kvrpcpb.IsolationLevel_RC || ctx.IsolationLevel == kvrpcpb.IsolationLevel_RCCheckTS
+		rc.iso = ctx.IsolationLevel
 	}
 	return rc
 }
@@ -222,30 +225,44 @@ func containsTS(list []uint64, ts uint64) bool {
 	return false
 }
 
-// lockBlocksRead is Lock::check_ts_conflict for SI reads
-// (components/txn_types/src/lock.rs). It returns (blocks, readLockValue).
-func lockBlocksRead(l *Lock, rawKey []byte, rc readCtx) (bool, bool) {
-	if rc.isolated {
-		return false, false
+// lockConflict is txn_types::check_ts_conflict
+// (components/txn_types/src/lock.rs): SI reads meet KeyIsLocked, RcCheckTs
+// reads a RcCheckTs write conflict, RC reads nothing.
+func lockConflict(l *Lock, rawKey []byte, rc readCtx) *kvrpcpb.KeyError {
+	switch rc.iso {
+	case kvrpcpb.IsolationLevel_SI:
+		if l.StartTS > rc.ts || l.Type == LockLock || l.Type == LockPessimistic || l.MinCommitTS > rc.ts {
+			return nil
+		}
+		if containsTS(rc.bypass, l.StartTS) {
+			return nil
+		}
+		if rc.ts == maxTS && bytes.Equal(rawKey, l.Primary) && !l.UseAsyncCommit && !l.UseOnePC {
+			// A point get at ts=max reads the latest committed version of a
+			// primary (tikv#18095 keeps async/1PC locks blocking).
+			return nil
+		}
+		return errLocked(l, rawKey)
+	case kvrpcpb.IsolationLevel_RCCheckTS:
+		if l.Type == LockLock || l.Type == LockPessimistic || containsTS(rc.bypass, l.StartTS) {
+			return nil
+		}
+		return errWriteConflict(rc.ts, l.StartTS, 0, rawKey, l.Primary, kvrpcpb.WriteConflict_RcCheckTs)
 	}
-	if l.StartTS > rc.ts || l.Type == LockLock || l.Type == LockPessimistic {
-		return false, false
+	return nil
+}
+
+// rcCheckNewer is the RcCheckTs newer-version check of point_getter.rs: any
+// write newer than the read ts is a RcCheckTs write conflict (whose key is
+// the versioned write key, as TiKV reports it).
+func (s *store) rcCheckNewer(enc []byte, rc readCtx) *kvrpcpb.KeyError {
+	if rc.iso != kvrpcpb.IsolationLevel_RCCheckTS {
+		return nil
 	}
-	if containsTS(rc.bypass, l.StartTS) {
-		return false, false
+	if cts, w := s.seekWrite(enc, maxTS); w != nil && cts > rc.ts {
+		return errWriteConflict(rc.ts, 0, cts, appendTS(enc, cts), nil, kvrpcpb.WriteConflict_RcCheckTs)
 	}
-	if containsTS(rc.access, l.StartTS) {
-		return false, true
-	}
-	if rc.ts == maxTS && bytes.Equal(rawKey, l.Primary) && !l.UseAsyncCommit && !l.UseOnePC {
-		// A point get at ts=max reads the latest committed version of a
-		// primary (tikv#18095 keeps async/1PC locks blocking).
-		return false, false
-	}
-	if l.MinCommitTS > rc.ts {
-		return false, false
-	}
-	return true, false
+	return nil
 }
 
 // lockValue reads the value a lock would commit (for committed_locks reads).
@@ -268,14 +285,16 @@ func (e *Engine) checkReadLocks(s *store, enc, rawKey []byte, rc readCtx) (*kvrp
 		if l == nil {
 			continue
 		}
-		blocks, useValue := lockBlocksRead(l, rawKey, rc)
-		if blocks {
-			return errLocked(l, rawKey), nil, false, false
+		kerr := lockConflict(l, rawKey, rc)
+		if kerr == nil {
+			continue
 		}
-		if useValue {
+		if !rc.noAccess && containsTS(rc.access, l.StartTS) {
+			// load_data_from_lock: read through a committed txn's lock.
 			v, ok := s.lockValue(enc, l)
 			return nil, v, ok, true
 		}
+		return kerr, nil, false, false
 	}
 	return nil, nil, false, false
 }
@@ -322,6 +341,9 @@ func (e *Engine) pointGet(s *store, rawKey []byte, rc readCtx) ([]byte, uint64, 
 	if fromLock {
 		return v, 0, ok, nil
 	}
+	if kerr := s.rcCheckNewer(enc, rc); kerr != nil {
+		return nil, 0, false, kerr
+	}
 	val, cts, found := s.getValueAt(enc, rc.ts)
 	return val, cts, found, nil
 }
@@ -342,7 +364,9 @@ func (e *Engine) Get(req *kvrpcpb.GetRequest) *kvrpcpb.GetResponse {
 		resp.RegionError = rerr
 		return resp
 	}
-	v, cts, found, kerr := e.pointGet(e.st, req.GetKey(), newReadCtx(req.GetContext(), req.GetVersion()))
+	rc := newReadCtx(req.GetContext(), req.GetVersion())
+	rc.noAccess = req.GetNeedCommitTs()
+	v, cts, found, kerr := e.pointGet(e.st, req.GetKey(), rc)
 	if kerr != nil {
 		resp.Error = kerr
 		return resp
@@ -374,6 +398,7 @@ func (e *Engine) BatchGet(req *kvrpcpb.BatchGetRequest) *kvrpcpb.BatchGetRespons
 		return resp
 	}
 	rc := newReadCtx(req.GetContext(), req.GetVersion())
+	rc.noAccess = req.GetNeedCommitTs()
 	for _, k := range req.GetKeys() {
 		v, cts, found, kerr := e.pointGet(e.st, k, rc)
 		switch {
@@ -421,6 +446,7 @@ func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 	}
 	step := int(req.GetSampleStep())
 	n := 0
+	scanErr := false
 	e.scanKeys(e.st, req.GetStartKey(), req.GetEndKey(), req.GetReverse(), func(raw []byte) bool {
 		if len(resp.Pairs) >= limit {
 			return false
@@ -431,6 +457,15 @@ func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 		var found, fromLock bool
 		if step <= 1 {
 			kerr, v, found, fromLock = e.checkReadLocks(e.st, enc, raw, rc)
+		}
+		if kerr == nil && !fromLock {
+			kerr = e.st.rcCheckNewer(enc, rc)
+		}
+		if kerr != nil && kerr.Conflict != nil {
+			// Only KeyIsLocked becomes a per-key result (txn/store.rs
+			// Scanner::scan); a RcCheckTs conflict fails the request.
+			resp.Pairs, resp.Error, scanErr = nil, kerr, true
+			return false
 		}
 		if kerr != nil {
 			resp.Pairs = append(resp.Pairs, &kvrpcpb.KvPair{Key: raw, Error: kerr})
@@ -454,6 +489,7 @@ func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 		return true
 	})
 	invariants.Assert(len(resp.Pairs) <= limit, "scan returned %d > limit %d", len(resp.Pairs), limit)
+	invariants.Assert(!scanErr || len(resp.Pairs) == 0, "scan error with pairs")
 	return resp
 }
 
@@ -538,8 +574,7 @@ func (e *Engine) memRangeCheck(start, end []byte, reverse bool, rc readCtx) *kvr
 		}
 		raw, ok := DecodeKey(it.key)
 		invariants.Assert(ok, "undecodable memory lock key %x", it.key)
-		if blocks, _ := lockBlocksRead(it.lock, raw, rc); blocks {
-			kerr = errLocked(it.lock, raw)
+		if kerr = lockConflict(it.lock, raw, rc); kerr != nil {
 			return false
 		}
 		return true
