@@ -28,7 +28,8 @@ type fakePD struct {
 	stale   int
 	fail    int // the next fail calls return an error
 	clk     rt.Clock
-	delay   time.Duration
+	delay   time.Duration // latency before PD reads its state
+	late    time.Duration // latency after: the answer may be stale on arrival
 	calls   map[string]int
 	nextID  uint64
 	hide    map[uint64]int // region id -> how many more BatchScanRegions answers omit it
@@ -87,6 +88,16 @@ func regionFor(m map[uint64]*pdpb.Region, key []byte) *pdpb.Region {
 	return nil
 }
 
+// arrive sleeps the response latency.
+func (p *fakePD) arrive(ctx context.Context) {
+	p.mu.Lock()
+	d, clk := p.late, p.clk
+	p.mu.Unlock()
+	if d > 0 {
+		_ = clk.Sleep(ctx, d)
+	}
+}
+
 func (p *fakePD) answer(r *pdpb.Region, needBuckets bool) *pdpb.Region {
 	if r == nil {
 		return nil
@@ -104,8 +115,10 @@ func (p *fakePD) GetRegion(ctx context.Context, key []byte, needBuckets bool) (*
 		return nil, err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.answer(regionFor(m, key), needBuckets), nil
+	a := p.answer(regionFor(m, key), needBuckets)
+	p.mu.Unlock()
+	p.arrive(ctx)
+	return a, nil
 }
 
 func (p *fakePD) GetPrevRegion(ctx context.Context, key []byte, needBuckets bool) (*pdpb.Region, error) {
@@ -133,8 +146,10 @@ func (p *fakePD) GetRegionByID(ctx context.Context, id uint64, needBuckets bool)
 		return nil, err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.answer(m[id], needBuckets), nil
+	a := p.answer(m[id], needBuckets)
+	p.mu.Unlock()
+	p.arrive(ctx)
+	return a, nil
 }
 
 func (p *fakePD) BatchScanRegions(ctx context.Context, ranges []*pdpb.KeyRange, limit int, needBuckets bool) ([]*pdpb.Region, error) {
@@ -142,6 +157,7 @@ func (p *fakePD) BatchScanRegions(ctx context.Context, ranges []*pdpb.KeyRange, 
 	if err != nil {
 		return nil, err
 	}
+	defer p.arrive(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []*pdpb.Region
