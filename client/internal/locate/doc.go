@@ -20,6 +20,11 @@
 //   - Invalidation does not remove a region: it expires it, with a reason
 //     (InvalidReason). The next lookup reloads it from PD, and the expired
 //     entry still guards against stale PD answers until it is replaced.
+//   - These guarantees are relative to the index: a lookup never returns a
+//     region older (same id) than, or overlapping a newer version of, a region
+//     cached when the lookup started. A region removed from the index (GC of
+//     an expired entry, or replacement by a newer overlapping region that
+//     leaves part of its range uncovered) is forgotten, as in client-go.
 //   - An idle region expires after Options.TTL plus a random jitter in
 //     [0, Options.TTLJitter), measured on the runtime's Clock.
 //
