@@ -72,7 +72,9 @@
 // max_ts (back to 0 until SetMaxTS), the memory lock table, the lock wait
 // queues with their detector edges, and undelivered Ready items are lost.
 // Restart returns the tokens of dropped waiters; fail those requests like a
-// broken connection.
+// broken connection. [Engine.DropInMemoryPessimisticLocks] loses a region's
+// in-memory pessimistic locks alone (a leader change without lock
+// transfer).
 //
 // # Storage
 //

@@ -619,3 +619,26 @@ func (s *Snapshot) Locks() []*kvrpcpb.LockInfo {
 	})
 	return out
 }
+
+// DropInMemoryPessimisticLocks removes the in-memory pessimistic locks of
+// user keys in [start, end) (nil end = unbounded) and returns how many were
+// dropped. The cluster layer calls it for a region whose leadership moves
+// without TiKV's pessimistic-lock transfer (or on merge), which loses these
+// locks exactly as a restart does; prewrite then amends them. Waiters on
+// those keys are woken as on a release.
+func (e *Engine) DropInMemoryPessimisticLocks(start, end []byte) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.newTxn(0)
+	n := 0
+	e.forEachLock(start, end, func(raw []byte, l *Lock, s *sharedLocks) bool {
+		if l != nil && l.InMemory {
+			invariants.Assert(l.Type == LockPessimistic, "in-memory lock of type %v", l.Type)
+			t.unlockKey(EncodeKey(raw), raw, l, 0)
+			n++
+		}
+		return true
+	})
+	t.commit()
+	return n
+}

@@ -266,3 +266,25 @@ func TestSharedDetectorAcrossStores(t *testing.T) {
 	_, w2 = lock(s1, 2, "a")
 	require.NotNil(t, w2)
 }
+
+func TestDropInMemoryPessimisticLocks(t *testing.T) {
+	e := New(Config{})
+	for _, k := range []string{"a", "b", "c"} {
+		_, w := e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: []byte(k)}},
+			PrimaryLock: []byte("a"), StartVersion: 10, ForUpdateTs: 10})
+		require.Nil(t, w)
+	}
+	_, w := e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_PessimisticLock, Key: []byte("b")}},
+		PrimaryLock: []byte("b"), StartVersion: 20, ForUpdateTs: 20})
+	require.NotNil(t, w)
+	require.Equal(t, 2, e.DropInMemoryPessimisticLocks([]byte("b"), nil))
+	r := e.Ready()
+	require.Len(t, r.Wakeups, 1)
+	require.Equal(t, w.Token, r.Wakeups[0].Token)
+	require.Len(t, e.Snapshot().Locks(), 1)
+	// The prewrite amends the lost locks (nothing committed since).
+	p := e.Prewrite(&kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("a"), Value: []byte("1")}, {Op: kvrpcpb.Op_Put, Key: []byte("b"), Value: []byte("2")}},
+		PrimaryLock: []byte("a"), StartVersion: 10, ForUpdateTs: 10,
+		PessimisticActions: []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK, kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK}})
+	require.Empty(t, p.Errors)
+}
