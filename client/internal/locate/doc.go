@@ -44,6 +44,26 @@
 // regions and the re-resolving of failed stores), and UpdateBucketsIfNeeded
 // starts its PD reload through rt.Runtime.Go.
 //
+// # Use by the request sender
+//
+// Locate the key (LocateKey, LocateEndKey, LocateRegionByID, or the batch
+// forms BatchLocateKeyRanges, GroupKeysByRegion, GroupRangesByRegion), then
+// GetRPCContext for the location's RegionVerID; nil means "locate again".
+// Feed back what the store answered:
+//
+//	transport error            OnSendFail(rpc, scheduleReload, err)
+//	NotLeader                  UpdateLeader(rpc.Region, leader, rpc.AccessIdx)
+//	EpochNotMatch              OnRegionEpochNotMatch(ctx, bo, rpc, current);
+//	                           retry=true: back off (RegionMiss) and resend
+//	RegionNotFound, KeyNotInRegion, StoreNotMatch, ...
+//	                           InvalidateCachedRegionWithReason(rpc.Region, reason)
+//	BucketVersionNotMatch      OnBucketVersionNotMatch(rpc, version, keys)
+//	newer buckets in a reply   UpdateBucketsIfNeeded(rpc.Region, reqVer, latestVer, nil)
+//	data not ready, etc.       ScheduleReload(rpc.Region, delayed)
+//
+// Every feedback method acts only when rpc.Region is still the cached
+// version, so late feedback about a replaced region is harmless.
+//
 // # Routing
 //
 // Routing is leader-only for now, but every Region keeps its whole peer list
