@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/tikvsim/tikvsim/checkers"
+	"github.com/tikvsim/tikvsim/client/rawkv"
 	"github.com/tikvsim/tikvsim/client/rt"
 )
 
@@ -31,6 +32,10 @@ type Env struct {
 	Call func(ctx context.Context, from, to string, req any) (any, error)
 	// Undetermined reports whether a Call error leaves the outcome unknown.
 	Undetermined func(error) bool
+	// RawKV returns a new raw KV client of the cluster under test, as the
+	// client process called name would create it; nil when the system
+	// under test is not a cluster.
+	RawKV func(name string) (*rawkv.Client, error)
 }
 
 // Workload is a client program with its own checker.

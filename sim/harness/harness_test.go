@@ -69,3 +69,48 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// TestRegisterLinearizableUnderFaults runs the raw KV client end to end
+// against the fake cluster under every preset.
+func TestRegisterLinearizableUnderFaults(t *testing.T) {
+	for _, faults := range []string{"none", "network", "all", "swarm"} {
+		for seed := uint64(1); seed <= 8; seed++ {
+			res := Run(Spec{Seed: seed, Workload: "register", Faults: faults, Duration: 3 * time.Second})
+			if !res.Valid {
+				t.Fatalf("seed %d faults %s: %v %s\n%s\nschedule: %v", seed, faults, res.Anomalies, res.Error, res.Check, res.Schedule)
+			}
+			if res.OpsOK == 0 {
+				t.Fatalf("seed %d faults %s: no operation succeeded", seed, faults)
+			}
+		}
+	}
+}
+
+// TestRegisterCheckerCatchesMisclassifiedWrites proves the register checker
+// can fail: writes whose outcome is unknown recorded as failed are caught
+// when responses are lost.
+func TestRegisterCheckerCatchesMisclassifiedWrites(t *testing.T) {
+	caught := 0
+	for seed := uint64(1); seed <= 10; seed++ {
+		res := Run(Spec{Seed: seed, Workload: "register", Faults: "drop(0.05)", Bug: "register-info-as-fail", Duration: 10 * time.Second})
+		if !res.Valid {
+			if len(res.Anomalies) == 0 || res.Anomalies[0] != "nonlinearizable" {
+				t.Fatalf("seed %d: %v %s", seed, res.Anomalies, res.Error)
+			}
+			caught++
+		}
+	}
+	if caught == 0 {
+		t.Fatal("misclassified writes went unnoticed on 10 seeds")
+	}
+}
+
+func TestRegisterDeterministic(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		a := Run(Spec{Seed: seed, Workload: "register", Faults: "swarm", Duration: 2 * time.Second})
+		b := Run(Spec{Seed: seed, Workload: "register", Faults: "swarm", Duration: 2 * time.Second})
+		if a.Hash != b.Hash || a.OpsOK != b.OpsOK {
+			t.Fatalf("seed %d: %s/%d vs %s/%d", seed, a.TraceHash, a.OpsOK, b.TraceHash, b.OpsOK)
+		}
+	}
+}
