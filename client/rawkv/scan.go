@@ -121,4 +121,3 @@ func (c *Client) Checksum(ctx context.Context, startKey, endKey []byte, opts ...
 		start = loc.EndKey
 	}
 }
-

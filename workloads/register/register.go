@@ -184,4 +184,3 @@ func (w *Workload) Check(h checkers.History) checkers.Result {
 	// Porcupine's timeout only ever yields Unknown, never a verdict.
 	return linearizability.Check(h, linearizability.Options{Timeout: time.Minute})
 }
-

@@ -61,7 +61,9 @@ func (s *Sender) Cache() *locate.Cache { return s.cache }
 type PDBackoffer struct{ Bo *retry.Backoffer }
 
 // Backoff implements locate.Backoffer.
-func (b PDBackoffer) Backoff(_ context.Context, err error) error { return b.Bo.Backoff(retry.BoPDRPC, err) }
+func (b PDBackoffer) Backoff(_ context.Context, err error) error {
+	return b.Bo.Backoff(retry.BoPDRPC, err)
+}
 
 // Send sends req to region, retrying what the sender can retry by itself.
 // See the package doc for what the result means.
