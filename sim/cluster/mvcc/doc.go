@@ -87,7 +87,10 @@
 // to 255 bytes are inlined as short values, longer ones go to the default
 // CF. Raw KV data lives in its own trees per column family, so raw and
 // transactional data never mix (TiKV separates them by API V2 key prefixes;
-// under API V1 mixing them is undefined anyway).
+// under API V1 mixing them is undefined anyway). Raw values are stored in
+// TiKV's per-API-version layout ([EncodeRawValue]: V1TTL appends the expire
+// ts, V2 an optional expire ts and a meta byte; V2 deletes write
+// tombstones); raw keys are not versioned (no API V2 raw MVCC timestamps).
 //
 // # Known differences from TiKV
 //

@@ -288,3 +288,53 @@ func TestDropInMemoryPessimisticLocks(t *testing.T) {
 		PessimisticActions: []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK, kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK}})
 	require.Empty(t, p.Errors)
 }
+
+func TestRawValueCodec(t *testing.T) {
+	// Golden layouts (api_v1ttl.rs, api_v2.rs).
+	require.Equal(t, []byte("v"), EncodeRawValue(kvrpcpb.APIVersion_V1, RawValue{UserValue: []byte("v")}))
+	require.Equal(t, []byte{'v', 0, 0, 0, 0, 0, 0, 0, 9}, EncodeRawValue(kvrpcpb.APIVersion_V1TTL, RawValue{UserValue: []byte("v"), ExpireTS: 9}))
+	require.Equal(t, []byte{'v', 0}, EncodeRawValue(kvrpcpb.APIVersion_V2, RawValue{UserValue: []byte("v")}))
+	require.Equal(t, []byte{'v', 0, 0, 0, 0, 0, 0, 0, 9, 1}, EncodeRawValue(kvrpcpb.APIVersion_V2, RawValue{UserValue: []byte("v"), ExpireTS: 9}))
+	require.Equal(t, []byte{2}, EncodeRawValue(kvrpcpb.APIVersion_V2, RawValue{Deleted: true}))
+	for _, bad := range [][]byte{{}, {4}, {1}, {0, 0, 3}} {
+		_, err := DecodeRawValue(kvrpcpb.APIVersion_V2, bad)
+		require.ErrorIs(t, err, ErrRawValue, "%x", bad)
+	}
+	_, err := DecodeRawValue(kvrpcpb.APIVersion_V1TTL, []byte{1, 2})
+	require.ErrorIs(t, err, ErrRawValue)
+	rapid.Check(t, func(t *rapid.T) {
+		api := rapid.SampledFrom([]kvrpcpb.APIVersion{kvrpcpb.APIVersion_V1, kvrpcpb.APIVersion_V1TTL, kvrpcpb.APIVersion_V2}).Draw(t, "api")
+		v := RawValue{UserValue: rapid.SliceOf(rapid.Byte()).Draw(t, "v")}
+		if api != kvrpcpb.APIVersion_V1 {
+			v.ExpireTS = rapid.Uint64().Draw(t, "exp")
+		}
+		if api == kvrpcpb.APIVersion_V2 {
+			v.Deleted = rapid.Bool().Draw(t, "del")
+		}
+		got, err := DecodeRawValue(api, EncodeRawValue(api, v))
+		if err != nil || !bytes.Equal(got.UserValue, v.UserValue) || got.ExpireTS != v.ExpireTS || got.Deleted != v.Deleted {
+			t.Fatalf("round trip %v: %+v %v", api, got, err)
+		}
+	})
+}
+
+func TestRawV2Tombstones(t *testing.T) {
+	e := New(Config{APIVersion: kvrpcpb.APIVersion_V2})
+	v2 := &kvrpcpb.Context{ApiVersion: kvrpcpb.APIVersion_V2}
+	require.Empty(t, e.RawBatchPut(&kvrpcpb.RawBatchPutRequest{Context: v2, Pairs: []*kvrpcpb.KvPair{
+		{Key: []byte("ra"), Value: []byte("1")}, {Key: []byte("rb"), Value: []byte("2")}, {Key: []byte("rc"), Value: []byte("3")}}}, testNow).Error)
+	require.Empty(t, e.RawDelete(&kvrpcpb.RawDeleteRequest{Context: v2, Key: []byte("ra")}, testNow).Error)
+	require.Empty(t, e.RawBatchDelete(&kvrpcpb.RawBatchDeleteRequest{Context: v2, Keys: [][]byte{[]byte("rb")}}, testNow).Error)
+	require.True(t, e.RawGet(&kvrpcpb.RawGetRequest{Context: v2, Key: []byte("ra")}, testNow).NotFound)
+	sc := e.RawScan(&kvrpcpb.RawScanRequest{Context: v2, StartKey: []byte("r"), EndKey: []byte("s"), Limit: 10}, testNow)
+	require.Len(t, sc.Kvs, 1)
+	require.Equal(t, "rc", string(sc.Kvs[0].Key))
+	cs := e.RawChecksum(&kvrpcpb.RawChecksumRequest{Context: v2, Ranges: []*kvrpcpb.KeyRange{{StartKey: []byte("r"), EndKey: []byte("s")}}}, testNow)
+	require.Equal(t, uint64(1), cs.TotalKvs)
+	cas := e.RawCompareAndSwap(&kvrpcpb.RawCASRequest{Context: v2, Key: []byte("ra"), PreviousNotExist: true, Value: []byte("x")}, testNow)
+	require.True(t, cas.Succeed)
+	cas = e.RawCompareAndSwap(&kvrpcpb.RawCASRequest{Context: v2, Key: []byte("ra"), PreviousValue: []byte("x"), Delete: true}, testNow)
+	require.True(t, cas.Succeed)
+	it, _ := e.raw[CFDefault].Get(rawItem{key: []byte("ra")})
+	require.Equal(t, []byte{rawV2Delete}, it.stored)
+}

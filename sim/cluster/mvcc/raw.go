@@ -19,6 +19,8 @@ type rawItem struct {
 	key      []byte
 	value    []byte
 	expireTS uint64
+	deleted  bool   // API V2 tombstone
+	stored   []byte // the value as TiKV stores it (EncodeRawValue)
 }
 
 func rawLess(a, b rawItem) bool { return bytes.Compare(a.key, b.key) < 0 }
@@ -26,7 +28,7 @@ func rawLess(a, b rawItem) bool { return bytes.Compare(a.key, b.key) < 0 }
 var crcTable = crc64.MakeTable(crc64.ECMA)
 
 func (it rawItem) live(now time.Time) bool {
-	return it.expireTS == 0 || it.expireTS > uint64(now.Unix())
+	return !it.deleted && (it.expireTS == 0 || it.expireTS > uint64(now.Unix()))
 }
 
 func (e *Engine) ttlEnabled() bool {
@@ -123,7 +125,7 @@ func (e *Engine) RawPut(req *kvrpcpb.RawPutRequest, now time.Time) *kvrpcpb.RawP
 	if msg == "" {
 		var exp uint64
 		if exp, msg = e.expireAt(req.GetTtl(), now); msg == "" {
-			t.ReplaceOrInsert(rawItem{key: append([]byte(nil), req.GetKey()...), value: append([]byte{}, req.GetValue()...), expireTS: exp})
+			t.ReplaceOrInsert(e.newRawItem(req.GetKey(), req.GetValue(), exp, false))
 		}
 	}
 	resp.Error = msg
@@ -162,7 +164,7 @@ func (e *Engine) RawBatchPut(req *kvrpcpb.RawBatchPutRequest, now time.Time) *kv
 		}
 	}
 	for i, p := range req.GetPairs() {
-		t.ReplaceOrInsert(rawItem{key: append([]byte(nil), p.GetKey()...), value: append([]byte{}, p.GetValue()...), expireTS: exps[i]})
+		t.ReplaceOrInsert(e.newRawItem(p.GetKey(), p.GetValue(), exps[i], false))
 	}
 	return resp
 }
@@ -177,8 +179,18 @@ func (e *Engine) RawDelete(req *kvrpcpb.RawDeleteRequest, now time.Time) *kvrpcp
 		resp.Error = msg
 		return resp
 	}
-	t.Delete(rawItem{key: req.GetKey()})
+	e.rawDelete(t, req.GetKey())
 	return resp
+}
+
+// rawDelete removes a key: API V2 writes a logical-delete tombstone
+// (ValueMeta::DELETE_FLAG), the other versions delete physically.
+func (e *Engine) rawDelete(t *btree.BTreeG[rawItem], key []byte) {
+	if e.cfg.APIVersion == kvrpcpb.APIVersion_V2 {
+		t.ReplaceOrInsert(e.newRawItem(key, nil, 0, true))
+		return
+	}
+	t.Delete(rawItem{key: key})
 }
 
 // RawBatchDelete is RawBatchDelete.
@@ -192,7 +204,7 @@ func (e *Engine) RawBatchDelete(req *kvrpcpb.RawBatchDeleteRequest, now time.Tim
 		return resp
 	}
 	for _, k := range req.GetKeys() {
-		t.Delete(rawItem{key: k})
+		e.rawDelete(t, k)
 	}
 	return resp
 }
@@ -359,9 +371,9 @@ func (e *Engine) RawCompareAndSwap(req *kvrpcpb.RawCASRequest, now time.Time) *k
 	}
 	resp.Succeed = true
 	if req.GetDelete() {
-		t.Delete(rawItem{key: req.GetKey()})
+		e.rawDelete(t, req.GetKey())
 	} else {
-		t.ReplaceOrInsert(rawItem{key: append([]byte(nil), req.GetKey()...), value: append([]byte{}, req.GetValue()...), expireTS: exp})
+		t.ReplaceOrInsert(e.newRawItem(req.GetKey(), req.GetValue(), exp, false))
 	}
 	return resp
 }
