@@ -9,6 +9,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
+	"github.com/tikvsim/tikvsim/internal/invariants"
 )
 
 // newRegion builds a Region from PD's answer (client-go newRegion): it
@@ -51,6 +52,8 @@ func (c *Cache) newRegion(ctx context.Context, bo Backoffer, pr *pdpb.Region) (*
 	if len(peers) == 0 {
 		return nil, fmt.Errorf("%w: region %d", ErrNoAvailablePeer, meta.GetId())
 	}
+	invariants.Assert(len(r.kvIdx) == 0 || st.work < len(r.kvIdx), "region %d: work peer %d of %d", meta.GetId(), st.work, len(r.kvIdx))
+	invariants.Assert(len(st.storeEpochs) == len(peers) && len(r.stores) == len(peers), "region %d: peers, stores and epochs differ in length", meta.GetId())
 	m := *meta
 	m.Peers = peers
 	r.meta = &m

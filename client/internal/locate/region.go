@@ -8,6 +8,7 @@ import (
 	"github.com/gogo/protobuf/proto"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
+	"github.com/tikvsim/tikvsim/internal/invariants"
 )
 
 // RegionVerID identifies a region at one epoch. Requests carry it, and the
@@ -309,6 +310,7 @@ func (r *Region) switchNextPeer(cur int) {
 	}
 	n := old.clone()
 	n.work = (cur + 1) % len(r.kvIdx)
+	invariants.Assert(n.work >= 0 && n.work < len(r.kvIdx), "region %d: next peer %d of %d", r.ID(), n.work, len(r.kvIdx))
 	r.state.CompareAndSwap(old, n)
 }
 
