@@ -545,6 +545,9 @@ func (e *Engine) scanKeys(s *store, start, end []byte, reverse bool, f func(raw 
 
 func (e *Engine) nextKey(s *store, from, bound []byte, reverse bool) ([]byte, bool) {
 	k, ok := s.nextUserKey(from, bound, reverse)
+	if e.memLocks.Len() == 0 {
+		return k, ok
+	}
 	mem := &store{lock: e.memLocks, write: btree.NewG(2, itemLess)}
 	mk, mok := mem.nextUserKey(from, bound, reverse)
 	if !mok {
