@@ -17,8 +17,13 @@ func (e *Engine) MvccGetByKey(req *kvrpcpb.MvccGetByKeyRequest) *kvrpcpb.MvccGet
 			UseAsyncCommit: l.UseAsyncCommit, Secondaries: cloneKeys(l.Secondaries), RollbackTs: append([]uint64(nil), l.RollbackTS...)}
 	}
 	e.st.versions(enc, maxTS, func(cts uint64, w *Write) bool {
-		info.Writes = append(info.Writes, &kvrpcpb.MvccWrite{Type: w.Type.op(), StartTs: w.StartTS, CommitTs: cts,
-			ShortValue: append([]byte(nil), w.ShortValue...), HasOverlappedRollback: w.HasOverlappedRollback})
+		mw := &kvrpcpb.MvccWrite{Type: w.Type.op(), StartTs: w.StartTS, CommitTs: cts,
+			ShortValue: append([]byte(nil), w.ShortValue...), HasOverlappedRollback: w.HasOverlappedRollback}
+		if w.Type == WriteRollback && w.Protected {
+			// PROTECTED_ROLLBACK_SHORT_VALUE (components/txn_types/src/write.rs).
+			mw.ShortValue = []byte("p")
+		}
+		info.Writes = append(info.Writes, mw)
 		return true
 	})
 	e.st.def.AscendRange(kvItem{key: appendTS(enc, maxTS)}, kvItem{key: appendTS(enc, 0)}, func(it kvItem) bool {
