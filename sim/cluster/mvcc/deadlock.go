@@ -29,6 +29,7 @@ type detEdge struct {
 	from    uint64
 	holders []uint64
 	key     []byte
+	tag     []byte // the waiter's Context.resource_group_tag
 }
 
 // NewDetector returns an empty detector.
@@ -43,11 +44,12 @@ func (d *Detector) register() uint64 {
 	return d.engines
 }
 
-func (d *Detector) add(engine, token, from uint64, holders []uint64, key []byte) {
+func (d *Detector) add(engine, token, from uint64, holders []uint64, key, tag []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.seq++
-	d.edges[edgeID{engine, token}] = &detEdge{seq: d.seq, from: from, holders: append([]uint64(nil), holders...), key: append([]byte(nil), key...)}
+	d.edges[edgeID{engine, token}] = &detEdge{seq: d.seq, from: from, holders: append([]uint64(nil), holders...),
+		key: append([]byte(nil), key...), tag: append([]byte(nil), tag...)}
 }
 
 func (d *Detector) remove(engine, token uint64) {
@@ -70,6 +72,7 @@ func (d *Detector) removeEngine(engine uint64) {
 type wfEdge struct {
 	to  uint64
 	key []byte
+	tag []byte
 }
 
 // graph builds txn -> [edges], keeping the first-registered key per
@@ -88,7 +91,7 @@ func (d *Detector) graph() map[uint64][]wfEdge {
 				continue
 			}
 			seen[[2]uint64{e.from, to}] = true
-			g[e.from] = append(g[e.from], wfEdge{to: to, key: e.key})
+			g[e.from] = append(g[e.from], wfEdge{to: to, key: e.key, tag: e.tag})
 		}
 	}
 	return g
@@ -98,7 +101,7 @@ func (d *Detector) graph() map[uint64][]wfEdge {
 // txnTS? It returns TiKV's Deadlock error body (wait chain from lockTS to
 // txnTS, then the requester's own edge) or nil. An edge txnTS -> lockTS
 // that already exists means no new cycle.
-func (d *Detector) detect(txnTS, lockTS uint64, key []byte) *kvrpcpb.Deadlock {
+func (d *Detector) detect(txnTS, lockTS uint64, key, tag []byte) *kvrpcpb.Deadlock {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	g := d.graph()
@@ -123,8 +126,8 @@ func (d *Detector) detect(txnTS, lockTS uint64, key []byte) *kvrpcpb.Deadlock {
 				for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
 					chain[i], chain[j] = chain[j], chain[i]
 				}
-				chain = append(chain, &deadlock.WaitForEntry{Txn: cur, WaitForTxn: txnTS, KeyHash: Fingerprint64(ed.key), Key: append([]byte(nil), ed.key...)})
-				chain = append(chain, &deadlock.WaitForEntry{Txn: txnTS, WaitForTxn: lockTS, KeyHash: Fingerprint64(key), Key: append([]byte(nil), key...)})
+				chain = append(chain, waitEntry(cur, txnTS, ed))
+				chain = append(chain, waitEntry(txnTS, lockTS, wfEdge{to: lockTS, key: key, tag: tag}))
 				invariants.Assert(chain[0].Txn == lockTS, "wait chain starts at %d, want %d", chain[0].Txn, lockTS)
 				return &kvrpcpb.Deadlock{LockTs: lockTS, LockKey: append([]byte(nil), key...), DeadlockKeyHash: Fingerprint64(ed.key), WaitChain: chain}
 			}
@@ -140,9 +143,16 @@ func (d *Detector) detect(txnTS, lockTS uint64, key []byte) *kvrpcpb.Deadlock {
 func entryFor(g map[uint64][]wfEdge, from, to uint64) *deadlock.WaitForEntry {
 	for _, ed := range g[from] {
 		if ed.to == to {
-			return &deadlock.WaitForEntry{Txn: from, WaitForTxn: to, KeyHash: Fingerprint64(ed.key), Key: append([]byte(nil), ed.key...)}
+			return waitEntry(from, to, ed)
 		}
 	}
 	invariants.Assert(false, "no edge %d->%d in wait-for graph", from, to)
 	return &deadlock.WaitForEntry{Txn: from, WaitForTxn: to}
+}
+
+// waitEntry is Locks::to_wait_for_entry. WaitTime stays 0: the engine has
+// no clock.
+func waitEntry(from, to uint64, ed wfEdge) *deadlock.WaitForEntry {
+	return &deadlock.WaitForEntry{Txn: from, WaitForTxn: to, KeyHash: Fingerprint64(ed.key),
+		Key: append([]byte(nil), ed.key...), ResourceGroupTag: append([]byte(nil), ed.tag...)}
 }

@@ -115,7 +115,7 @@ func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, hold
 		// Detect against each holder (a shared lock has several), as
 		// deadlock.rs does for wait_info.lock_info.iter_locks().
 		for _, h := range holders {
-			if dl := e.det.detect(req.GetStartVersion(), h, key); dl != nil {
+			if dl := e.det.detect(req.GetStartVersion(), h, key, req.GetContext().GetResourceGroupTag()); dl != nil {
 				return fail(&kvrpcpb.KeyError{Deadlock: dl}), nil
 			}
 		}
@@ -130,7 +130,7 @@ func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, hold
 		resumable: req.GetWakeUpMode() == kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock, edge: !req.GetIsFirstLock()}
 	e.waiters.byToken[w.token] = w
 	if w.edge {
-		e.det.add(e.detID, w.token, req.GetStartVersion(), holders, key)
+		e.det.add(e.detID, w.token, req.GetStartVersion(), holders, key, req.GetContext().GetResourceGroupTag())
 	}
 	timeout := e.cfg.WaitForLockTimeout
 	if wt := req.GetWaitTimeout(); wt > 0 && time.Duration(wt)*time.Millisecond < timeout {
