@@ -160,7 +160,13 @@ func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *lo
 		s.cache.InvalidateCachedRegion(rpc.Region)
 		return false, nil
 	case e.GetEpochNotMatch() != nil:
-		return s.cache.OnRegionEpochNotMatch(ctx, PDBackoffer{bo}, rpc, e.GetEpochNotMatch().GetCurrentRegions())
+		again, err := s.cache.OnRegionEpochNotMatch(ctx, PDBackoffer{bo}, rpc, e.GetEpochNotMatch().GetCurrentRegions())
+		if again && err == nil {
+			// TiKV is behind the request's epoch: give it time to catch
+			// up (client-go backs off RegionMiss here).
+			err = bo.Backoff(retry.BoRegionMiss, why("epoch not match: store behind"))
+		}
+		return again, err
 	case e.GetBucketVersionNotMatch() != nil:
 		b := e.GetBucketVersionNotMatch()
 		s.cache.OnBucketVersionNotMatch(rpc, b.GetVersion(), b.GetKeys())
