@@ -18,8 +18,9 @@ import (
 
 // TSO hands out timestamps.
 type TSO interface {
-	// GetTS returns a fresh timestamp (physical ms, 18-bit logical).
-	GetTS(ctx context.Context) (physical, logical int64, err error)
+	// GetTS allocates count consecutive timestamps (physical ms, 18-bit
+	// logical) and returns the last of them, as PD's Tso RPC does.
+	GetTS(ctx context.Context, count uint32) (physical, logical int64, err error)
 }
 
 // Regions answers region lookups. A region PD does not know is (nil, nil).

@@ -119,8 +119,8 @@ func call[Resp headered](p *PDClient, ctx context.Context, req any) (Resp, error
 func (p *PDClient) header() *pdpb.RequestHeader { return p.c.pdHeader() }
 
 // GetTS implements pd.TSO.
-func (p *PDClient) GetTS(ctx context.Context) (int64, int64, error) {
-	resp, err := call[*pdpb.TsoResponse](p, ctx, &pdpb.TsoRequest{Header: p.header(), Count: 1})
+func (p *PDClient) GetTS(ctx context.Context, count uint32) (int64, int64, error) {
+	resp, err := call[*pdpb.TsoResponse](p, ctx, &pdpb.TsoRequest{Header: p.header(), Count: count})
 	if err != nil {
 		return 0, 0, err
 	}

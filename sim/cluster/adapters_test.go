@@ -73,7 +73,7 @@ func TestPDClient(t *testing.T) {
 		ctx := context.Background()
 		var last int64
 		for range 5 {
-			ph, lo, err := p.GetTS(ctx)
+			ph, lo, err := p.GetTS(ctx, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,11 +115,11 @@ func TestPDClient(t *testing.T) {
 			t.Fatalf("GetAllStores = %v, %v", all, err)
 		}
 		e.c.CrashPD()
-		if _, _, err := p.GetTS(ctx); !network.IsNotSent(err) {
+		if _, _, err := p.GetTS(ctx, 1); !network.IsNotSent(err) {
 			t.Fatalf("GetTS with PD down: %v", err)
 		}
 		e.c.RestartPD()
-		ph, lo, err := p.GetTS(ctx)
+		ph, lo, err := p.GetTS(ctx, 1)
 		if err != nil || ph<<18|lo <= last {
 			t.Fatalf("GetTS after PD restart = %d, %v (last %d)", ph<<18|lo, err, last)
 		}

@@ -53,7 +53,7 @@ func TestEachActionPDLearnsTopology(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			run(t, uint64(100+i), Config{}, func(e *env) {
-				before, _, _ := e.c.NewPDClient("probe").GetTS(t.Context())
+				before, _, _ := e.c.NewPDClient("probe").GetTS(t.Context(), 1)
 				for _, s := range tc.actions {
 					a, err := ParseAction(s)
 					if err != nil {
@@ -83,7 +83,7 @@ func TestEachActionPDLearnsTopology(t *testing.T) {
 						t.Fatalf("put %q after %v: %v", k, tc.actions, re)
 					}
 				}
-				after, _, err := e.c.NewPDClient("probe").GetTS(t.Context())
+				after, _, err := e.c.NewPDClient("probe").GetTS(t.Context(), 1)
 				if err != nil || after < before {
 					t.Fatalf("TSO went from %d to %d (%v)", before, after, err)
 				}
