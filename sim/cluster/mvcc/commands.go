@@ -436,35 +436,42 @@ func (e *Engine) ResolveLockInRange(req *kvrpcpb.ResolveLockRequest, start, end 
 	}
 	var targets []kl
 	if len(req.GetKeys()) > 0 {
+		// ResolveLockLite (commands/resolve_lock_lite.rs): every listed key
+		// is committed or cleaned up, locked or not.
 		if req.GetStartVersion() == 0 {
 			resp.Error = errAbort("resolve lock lite requires start_version")
 			return resp
 		}
+		t := e.newTxn(req.GetStartVersion())
 		for _, k := range req.GetKeys() {
-			enc := EncodeKey(k)
-			if l := e.st.getLock(enc); l != nil && l.StartTS == req.GetStartVersion() {
-				targets = append(targets, kl{k, l})
+			var kerr *kvrpcpb.KeyError
+			if req.GetCommitVersion() != 0 {
+				kerr = t.commitKey(k, req.GetCommitVersion())
+			} else {
+				kerr, _ = t.cleanupKey(k, 0, false)
 			}
-			if s := e.st.getShared(enc); s != nil && s.get(req.GetStartVersion()) != nil {
-				targets = append(targets, kl{k, s.get(req.GetStartVersion())})
+			if kerr != nil {
+				resp.Error = kerr
+				return resp
 			}
 		}
-	} else {
-		e.forEachLock(start, end, func(raw []byte, l *Lock, s *sharedLocks) bool {
-			if s != nil {
-				for _, sl := range s.locks {
-					if _, ok := status[sl.StartTS]; ok {
-						targets = append(targets, kl{raw, sl})
-					}
+		t.commit()
+		return resp
+	}
+	e.forEachLock(start, end, func(raw []byte, l *Lock, s *sharedLocks) bool {
+		if s != nil {
+			for _, sl := range s.locks {
+				if _, ok := status[sl.StartTS]; ok {
+					targets = append(targets, kl{raw, sl})
 				}
-				return true
-			}
-			if _, ok := status[l.StartTS]; ok {
-				targets = append(targets, kl{raw, l})
 			}
 			return true
-		})
-	}
+		}
+		if _, ok := status[l.StartTS]; ok {
+			targets = append(targets, kl{raw, l})
+		}
+		return true
+	})
 	t := e.newTxn(0)
 	for _, x := range targets {
 		cts := status[x.l.StartTS]
