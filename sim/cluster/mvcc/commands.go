@@ -151,8 +151,7 @@ func (t *mvccTxn) cleanupKey(raw []byte, currentTS uint64, protect bool) (kerr *
 
 // Cleanup is KvCleanup (commands/cleanup.rs): rolls back the key's lock of
 // start_version if its TTL expired against current_ts (0 = always), writing
-// a protected rollback. A committed txn answers an error plus
-// commit_version.
+// a protected rollback. A committed txn answers only commit_version.
 func (e *Engine) Cleanup(req *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -173,8 +172,14 @@ func (e *Engine) Cleanup(req *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
 	}
 	t := e.newTxn(req.GetStartVersion())
 	kerr, cts := t.cleanupKey(req.GetKey(), req.GetCurrentTs(), true)
+	if cts != 0 {
+		// A committed txn answers only commit_version (kv.rs future_cleanup,
+		// extract_committed).
+		resp.CommitVersion = cts
+		return resp
+	}
 	if kerr != nil {
-		resp.Error, resp.CommitVersion = kerr, cts
+		resp.Error = kerr
 		return resp
 	}
 	t.commit()
@@ -259,7 +264,8 @@ func (e *Engine) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Che
 	resp.CommitVersion = st.commitTS
 	if st.lock != nil {
 		resp.LockTtl = st.lock.TTL
-		resp.LockInfo = st.lock.lockInfo(raw)
+		// kv.rs builds it with the lock's own primary as the key.
+		resp.LockInfo = st.lock.lockInfo(st.lock.Primary)
 		invariants.Assert(resp.LockTtl > 0 || st.lock.TTL == 0, "uncommitted lock ttl")
 	}
 	return resp
