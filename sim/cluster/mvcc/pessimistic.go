@@ -191,13 +191,18 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 	defer e.mu.Unlock()
 	resp := &kvrpcpb.PessimisticLockResponse{}
 	force := req.GetWakeUpMode() == kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock
+	// fail answers a command error: kv.rs sets only errors.
 	fail := func(kerr *kvrpcpb.KeyError) *kvrpcpb.PessimisticLockResponse {
 		resp.Errors = []*kvrpcpb.KeyError{kerr}
+		return resp
+	}
+	// failLocked answers a lock the request does not wait for (no-wait,
+	// deadlock): in ForceLock mode the key's result is Failed as well
+	// (commands/acquire_pessimistic_lock.rs, PessimisticLockResults::into_pb).
+	failLocked := func(kerr *kvrpcpb.KeyError) *kvrpcpb.PessimisticLockResponse {
+		resp.Errors = []*kvrpcpb.KeyError{kerr}
 		if force {
-			resp.Results = nil
-			for range req.GetMutations() {
-				resp.Results = append(resp.Results, &kvrpcpb.PessimisticLockKeyResult{Type: kvrpcpb.PessimisticLockKeyResultType_LockResultFailed})
-			}
+			resp.Results = []*kvrpcpb.PessimisticLockKeyResult{{Type: kvrpcpb.PessimisticLockKeyResultType_LockResultFailed}}
 		}
 		return resp
 	}
@@ -238,10 +243,13 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 			t.commit()
 			return fail(kerr), nil
 		}
-		if blk == nil || req.GetWaitTimeout() < 0 {
+		if blk == nil {
 			return fail(kerr), nil
 		}
-		return e.startWait(req, m.GetKey(), blk.holders, kerr, fail)
+		if req.GetWaitTimeout() < 0 {
+			return failLocked(kerr), nil
+		}
+		return e.startWait(req, m.GetKey(), blk.holders, kerr, failLocked)
 	}
 	t.commit()
 	for _, r := range results {
