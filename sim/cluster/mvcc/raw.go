@@ -35,16 +35,19 @@ func (e *Engine) ttlEnabled() bool {
 	return e.cfg.APIVersion == kvrpcpb.APIVersion_V1TTL || e.cfg.APIVersion == kvrpcpb.APIVersion_V2
 }
 
+// errTTLNotEnabled is ErrorInner::TtlNotEnabled's message.
+const errTTLNotEnabled = "ttl is not enabled, but get put request with ttl"
+
 // rawCF resolves a request's column family (Storage::rawkv_cf): "" means
-// default; API V2 allows only default.
+// default; API V2 refuses any explicit cf (CfDeprecated).
 func (e *Engine) rawCF(cf string) (*btree.BTreeG[rawItem], string) {
+	if e.cfg.APIVersion == kvrpcpb.APIVersion_V2 && cf != "" {
+		return nil, fmt.Sprintf("cf is deprecated in API V2, cf name: %s", cf)
+	}
 	if cf == "" {
 		cf = CFDefault
 	}
 	if cf != CFDefault && cf != CFLock && cf != CFWrite {
-		return nil, fmt.Sprintf("invalid cf name: %s", cf)
-	}
-	if e.cfg.APIVersion == kvrpcpb.APIVersion_V2 && cf != CFDefault {
 		return nil, fmt.Sprintf("invalid cf name: %s", cf)
 	}
 	t := e.raw[cf]
@@ -75,7 +78,7 @@ func (e *Engine) expireAt(ttl uint64, now time.Time) (uint64, string) {
 		return 0, ""
 	}
 	if !e.ttlEnabled() {
-		return 0, "TTL is not enabled"
+		return 0, errTTLNotEnabled
 	}
 	return uint64(now.Unix()) + ttl, ""
 }
@@ -385,7 +388,7 @@ func (e *Engine) RawGetKeyTTL(req *kvrpcpb.RawGetKeyTTLRequest, now time.Time) *
 	resp := &kvrpcpb.RawGetKeyTTLResponse{}
 	t, msg := e.rawPrecheck(req.GetContext(), req.GetCf(), req.GetKey())
 	if msg == "" && !e.ttlEnabled() {
-		msg = "TTL is not enabled"
+		msg = errTTLNotEnabled
 	}
 	if msg != "" {
 		resp.Error = msg
@@ -411,7 +414,8 @@ func (e *Engine) RawChecksum(req *kvrpcpb.RawChecksumRequest, now time.Time) *kv
 			return resp
 		}
 	}
-	t, _ := e.rawCF(CFDefault)
+	t, msg := e.rawCF("")
+	invariants.Assert(msg == "", "default raw cf refused: %s", msg)
 	for _, r := range req.GetRanges() {
 		e.rawRange(t, r.GetStartKey(), r.GetEndKey(), false, now, false, func(it rawItem) bool {
 			d := crc64.Update(0, crcTable, it.key)
