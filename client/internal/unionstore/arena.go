@@ -1,0 +1,54 @@
+package unionstore
+
+// arena hands out byte slices carved from a list of blocks so that buffered
+// keys and values cost one allocation per block rather than one per write.
+// Space is reclaimed only by truncate (back to a recorded position) or reset.
+type arena struct {
+	blocks [][]byte
+	cur    int // index of the block being filled; -1 before the first alloc
+	off    int // bytes used in blocks[cur]
+	capSum uint64
+}
+
+const (
+	arenaFirstBlock = 4 << 10
+	arenaMaxBlock   = 1 << 20
+)
+
+func newArena() arena { return arena{cur: -1} }
+
+// alloc returns a zeroed slice of n bytes (n > 0) with its capacity capped at n.
+func (a *arena) alloc(n int) []byte {
+	if a.cur < 0 || a.off+n > len(a.blocks[a.cur]) {
+		a.cur++
+		a.off = 0
+		size := arenaFirstBlock << min(a.cur, 8)
+		size = max(min(size, arenaMaxBlock), n)
+		if a.cur == len(a.blocks) {
+			a.blocks = append(a.blocks, make([]byte, size))
+			a.capSum += uint64(size)
+		} else if len(a.blocks[a.cur]) < n {
+			a.capSum += uint64(size - len(a.blocks[a.cur]))
+			a.blocks[a.cur] = make([]byte, size)
+		}
+	}
+	b := a.blocks[a.cur][a.off : a.off+n : a.off+n]
+	a.off += n
+	return b
+}
+
+// pos returns the current fill position for truncate.
+func (a *arena) pos() (blk, off int) { return a.cur, a.off }
+
+// truncate forgets everything allocated after position (blk, off); later
+// blocks are kept for reuse.
+func (a *arena) truncate(blk, off int) { a.cur, a.off = blk, off }
+
+// reset forgets every allocation and keeps only the first block.
+func (a *arena) reset() {
+	if len(a.blocks) > 1 {
+		a.blocks = a.blocks[:1]
+		a.capSum = uint64(len(a.blocks[0]))
+	}
+	a.cur, a.off = -1, 0
+}

@@ -1,0 +1,39 @@
+// Package unionstore owns a transaction's local state: the write buffer
+// (MemDB) holding every key the transaction wrote, deleted or flagged, and the
+// union store (UnionStore) that reads through the buffer into a snapshot of
+// TiKV. It mirrors client-go internal/unionstore (memdb_art.go, art/,
+// membuffer_snapshot.go, union_store.go, union_iter.go) and
+// txnkv/transaction/batch_getter.go, with a different ordered structure: a
+// B-tree (github.com/google/btree) of keys plus an append-only value log in
+// place of client-go's adaptive radix tree and arena vlog.
+//
+// # Values, tombstones and flags
+//
+// Each buffered key has a value, a tombstone (an empty value written by
+// Delete; IsTombstone reports it) or no value at all (a flags-only entry made
+// by UpdateFlags). Every key also carries kv.KeyFlags. Values are versioned:
+// each write appends to the value log with a link to the previous value, so
+// Staging/Cleanup and Checkpoint/RevertToCheckpoint can roll values back and
+// GetSnapshot can read values as of the outermost stage. Flags are not
+// versioned: a rollback that leaves a key with no value keeps only its
+// persistent flags (kv.KeyFlags.AndPersistent) and drops the key if none
+// remain, as client-go's ART does.
+//
+// # Concurrency contract
+//
+// A MemDB belongs to one transaction and is written by one task at a time.
+// Writes (Set, Delete, UpdateFlags, Staging, Release, Cleanup, Checkpoint,
+// RevertToCheckpoint, Reset) take an internal sync.RWMutex exclusively for a
+// short critical section that never waits. Reads through a snapshot
+// (GetSnapshot, SnapshotGetter, SnapshotIter) take it shared, so they may run
+// in other tasks concurrently with writes made inside a stage: such writes
+// never change what the snapshot sees. Plain reads (Get, GetFlags, Iter) do
+// not lock and must not race with writes. An iterator is invalidated by any
+// write to the buffer; using it afterwards panics. A snapshot is invalidated
+// when the outermost stage ends or a write happens with no stage open; it
+// then returns ErrSnapshotStale.
+//
+// Byte slices returned by reads point into the buffer: they stay valid until
+// the key is written again or its write is rolled back, and callers must not
+// modify them. Keys and values passed in are copied.
+package unionstore

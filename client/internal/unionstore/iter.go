@@ -1,0 +1,218 @@
+package unionstore
+
+import (
+	"bytes"
+
+	"github.com/tikvsim/tikvsim/client/kv"
+	"github.com/tikvsim/tikvsim/internal/invariants"
+)
+
+// Iterator walks keys in order. Key and Value are valid until Next; Next
+// returns an error only when the underlying source fails.
+type Iterator interface {
+	// Valid reports whether the iterator is positioned at a key.
+	Valid() bool
+	// Key returns the current key.
+	Key() []byte
+	// Value returns the current value.
+	Value() []byte
+	// Next moves to the next key.
+	Next() error
+	// Close releases the iterator.
+	Close()
+}
+
+// iterBatch bounds how many keys one descent of the tree collects. The B-tree
+// offers only callback iteration, so the iterator pulls keys in batches and
+// resumes with a fresh descent from the last key seen.
+const iterBatch = 32
+
+type batchItem struct {
+	key []byte
+	e   *entry
+	val []byte // the snapshot value, for snapshot iterators only
+}
+
+// MemDBIter iterates a MemDB forward or in reverse between bounds. It is
+// invalidated by any write to the buffer (except a snapshot iterator, which
+// stays valid while its snapshot does).
+type MemDBIter struct {
+	db           *MemDB
+	lower, upper []byte
+	reverse      bool
+	withFlags    bool
+
+	snap   bool // snapshot iterator: values as of snapCP, read under the lock
+	snapCP int
+
+	seq int
+
+	arr   [iterBatch]batchItem
+	n     int    // items in arr
+	pos   int    // current index in arr
+	last  []byte // last key visited by the tree walk; nil before the first
+	full  bool   // the last walk stopped because arr was full
+	done  bool   // the walk reached the bound or the end of the tree
+	visit func(item) bool
+}
+
+func (db *MemDB) newIter(lower, upper []byte, reverse, withFlags bool) *MemDBIter {
+	it := &MemDBIter{db: db, lower: lower, upper: upper, reverse: reverse, withFlags: withFlags, seq: db.writeSeq}
+	if len(lower) > 0 && len(upper) > 0 && bytes.Compare(lower, upper) >= 0 {
+		it.done = true
+		return it
+	}
+	it.fill()
+	return it
+}
+
+// Iter returns an iterator over keys in [lower, upper) in ascending order,
+// skipping flags-only keys. Empty bounds are open.
+func (db *MemDB) Iter(lower, upper []byte) *MemDBIter { return db.newIter(lower, upper, false, false) }
+
+// IterReverse returns an iterator over keys in [lower, upper) in descending
+// order (note the argument order, as client-go), skipping flags-only keys.
+func (db *MemDB) IterReverse(upper, lower []byte) *MemDBIter {
+	return db.newIter(lower, upper, true, false)
+}
+
+// IterWithFlags is Iter that also visits flags-only keys (Value is nil).
+func (db *MemDB) IterWithFlags(lower, upper []byte) *MemDBIter {
+	return db.newIter(lower, upper, false, true)
+}
+
+// IterReverseWithFlags is IterReverse from upper down to the first key, also
+// visiting flags-only keys.
+func (db *MemDB) IterReverseWithFlags(upper []byte) *MemDBIter {
+	return db.newIter(nil, upper, true, true)
+}
+
+func (it *MemDBIter) accept(i item) bool {
+	if it.last != nil && bytes.Equal(i.key, it.last) {
+		return true // the resume point, seen in the previous batch
+	}
+	it.last = i.key
+	if it.reverse {
+		if len(it.lower) > 0 && bytes.Compare(i.key, it.lower) < 0 {
+			it.done = true
+			return false
+		}
+	} else if len(it.upper) > 0 && bytes.Compare(i.key, it.upper) >= 0 {
+		it.done = true
+		return false
+	}
+	e := i.e
+	if it.snap {
+		v := int(e.vref)
+		for v >= it.snapCP {
+			v = int(it.db.vlog[v].old)
+		}
+		if v < 0 {
+			return true
+		}
+		it.arr[it.n] = batchItem{key: i.key, e: e, val: it.db.vlog[v].val}
+	} else {
+		if e.vref < 0 && !it.withFlags {
+			return true
+		}
+		it.arr[it.n] = batchItem{key: i.key, e: e}
+	}
+	it.n++
+	if it.n == len(it.arr) {
+		it.full = true
+		return false
+	}
+	return true
+}
+
+// fill collects the next batch; it leaves it.n == 0 when the walk is over.
+func (it *MemDBIter) fill() {
+	it.n, it.pos, it.full = 0, 0, false
+	if it.visit == nil {
+		it.visit = it.accept
+	}
+	if it.snap {
+		it.db.mu.RLock()
+		defer it.db.mu.RUnlock()
+	}
+	tree := it.db.tree
+	switch {
+	case !it.reverse && it.last != nil:
+		tree.AscendGreaterOrEqual(item{key: it.last}, it.visit)
+	case !it.reverse && len(it.lower) > 0:
+		tree.AscendGreaterOrEqual(item{key: it.lower}, it.visit)
+	case !it.reverse:
+		tree.Ascend(it.visit)
+	case it.last != nil:
+		tree.DescendLessOrEqual(item{key: it.last}, it.visit)
+	case len(it.upper) > 0:
+		// upper is exclusive: accept skips it as if it had been seen.
+		it.last = it.upper
+		tree.DescendLessOrEqual(item{key: it.upper}, it.visit)
+	default:
+		tree.Descend(it.visit)
+	}
+	if !it.full {
+		it.done = true
+	}
+}
+
+func (it *MemDBIter) check() {
+	if !it.snap && it.seq != it.db.writeSeq {
+		invariants.Fail("unionstore: iterator used after the memdb was written (seq %d, now %d)", it.seq, it.db.writeSeq)
+	}
+}
+
+// Valid reports whether the iterator is at a key.
+func (it *MemDBIter) Valid() bool {
+	it.check()
+	return it.pos < it.n
+}
+
+// Key returns the current key.
+func (it *MemDBIter) Key() []byte {
+	it.check()
+	return it.arr[it.pos].key
+}
+
+// Value returns the current value: a tombstone for a deleted key, nil for a
+// flags-only key (HasValue false).
+func (it *MemDBIter) Value() []byte {
+	it.check()
+	if it.snap {
+		return it.arr[it.pos].val
+	}
+	return it.db.value(it.arr[it.pos].e)
+}
+
+// Flags returns the current key's flags.
+func (it *MemDBIter) Flags() kv.KeyFlags {
+	it.check()
+	return it.arr[it.pos].e.flags
+}
+
+// HasValue reports whether the current key has a value (or tombstone).
+func (it *MemDBIter) HasValue() bool {
+	it.check()
+	return it.arr[it.pos].e.vref >= 0
+}
+
+// Handle returns the current key's handle.
+func (it *MemDBIter) Handle() KeyHandle { return KeyHandle{it.arr[it.pos].e} }
+
+// Next moves to the next key. It never fails.
+func (it *MemDBIter) Next() error {
+	it.check()
+	it.pos++
+	if it.pos >= it.n {
+		if it.done {
+			it.n, it.pos = 0, 0
+			return nil
+		}
+		it.fill()
+	}
+	return nil
+}
+
+// Close releases the iterator.
+func (it *MemDBIter) Close() {}
