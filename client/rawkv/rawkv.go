@@ -22,9 +22,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/client/config/retry"
+	"github.com/tikvsim/tikvsim/client/internal/apicodec"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/pd"
@@ -36,12 +38,17 @@ import (
 
 // Limits, as client-go's rawkv package defines them.
 const (
-	// MaxRawKVScanLimit is the largest limit Scan accepts.
+	// MaxRawKVScanLimit is the largest limit Scan, ReverseScan and BatchScan
+	// accept (client-go MaxRawKVScanLimit).
 	MaxRawKVScanLimit = 10240
-	// MaxBatchPutSize is the size of one BatchPut request per region.
+	// MaxBatchPutSize is the size, in key and value bytes, at which a
+	// BatchPut request to one region is cut (client-go rawBatchPutSize): a
+	// request holds pairs until their size reaches it, so one request may
+	// go over by its last pair.
 	MaxBatchPutSize = 16 * 1024
-	// MaxBatchSize is the number of keys per request of a batch operation.
-	MaxBatchSize = 16 * 1024
+	// MaxBatchPairCount is the number of keys per BatchGet or BatchDelete
+	// request (client-go rawBatchPairCount).
+	MaxBatchPairCount = 512
 	// MaxValueSize is the largest value accepted (TiKV's raft-entry-max-size
 	// default).
 	MaxValueSize = 8 << 20
@@ -54,30 +61,70 @@ const (
 	writeTimeout = 60 * time.Second
 )
 
-// ErrClosed is returned by every method of a closed Client.
-var ErrClosed = errors.New("rawkv: client is closed")
+// Sentinel errors. The errors returned wrap them: test with errors.Is.
+var (
+	// ErrClosed is returned by every method of a closed Client. It wraps
+	// tikverr.ErrClosed.
+	ErrClosed = fmt.Errorf("rawkv: %w", tikverr.ErrClosed)
+	// ErrMaxScanLimitExceeded is returned (inside an *ArgumentError) for a
+	// scan limit over MaxRawKVScanLimit (client-go ErrMaxScanLimitExceeded).
+	ErrMaxScanLimitExceeded = errors.New("limit should be less than MaxRawKVScanLimit")
+	// ErrNotAtomic is returned (inside an *ArgumentError) by CompareAndSwap
+	// on a client without SetAtomicForCAS(true).
+	ErrNotAtomic = errors.New("using CompareAndSwap without enabling atomic mode")
+)
 
-// ArgumentError is an invalid argument, rejected before any RPC.
+// ArgumentError is an invalid argument, rejected before any RPC: the
+// operation certainly had no effect. It matches tikverr.ErrInvalidArgument
+// with errors.Is, and Err (when set) as well.
 type ArgumentError struct {
 	Op, Reason string
+	// Err is the sentinel behind Reason, if any (ErrMaxScanLimitExceeded,
+	// ErrNotAtomic).
+	Err error
 }
 
+// Error implements the error interface.
 func (e *ArgumentError) Error() string { return fmt.Sprintf("rawkv %s: %s", e.Op, e.Reason) }
+
+// Is makes errors.Is(e, tikverr.ErrInvalidArgument) true.
+func (e *ArgumentError) Is(target error) bool { return target == tikverr.ErrInvalidArgument }
+
+// Unwrap returns Err.
+func (e *ArgumentError) Unwrap() error { return e.Err }
 
 func badArg(op, format string, args ...any) error {
 	return &ArgumentError{Op: op, Reason: fmt.Sprintf(format, args...)}
 }
 
-// Option configures a Client.
+// ServerError is an error TiKV reported in a response body (the error
+// string of raw responses, or a key error of a pair): the request reached
+// the store and was refused, so a write did not apply. RegionID is the
+// region the request went to.
+type ServerError struct {
+	Op       string
+	RegionID uint64
+	Msg      string
+}
+
+// Error implements the error interface.
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("rawkv %s: region %d: tikv: %s", e.Op, e.RegionID, e.Msg)
+}
+
+// Option configures a Client (client-go ClientOpt).
 type Option func(*config)
 
 type config struct {
-	rt       rt.Runtime
-	tr       transport.Transport
-	pd       pd.Client
-	cache    locate.Options
-	timeout  time.Duration
-	budgetMS int
+	rt         rt.Runtime
+	tr         transport.Transport
+	pd         pd.Client
+	cache      locate.Options
+	timeout    time.Duration
+	budgetMS   int
+	apiVersion kvrpcpb.APIVersion
+	keyspace   string
+	meta       *keyspacepb.KeyspaceMeta
 }
 
 // WithRuntime sets the runtime (default rt.Real).
@@ -102,9 +149,36 @@ func WithBackoffBudget(d time.Duration) Option {
 	return func(c *config) { c.budgetMS = int(d / time.Millisecond) }
 }
 
-// Client is a raw KV client. It is safe for concurrent use.
+// WithAPIVersion sets the API version the cluster runs (client-go
+// WithAPIVersion): V1 (default), V1TTL, or V2 (which needs a keyspace, see
+// WithKeyspace).
+func WithAPIVersion(v kvrpcpb.APIVersion) Option { return func(c *config) { c.apiVersion = v } }
+
+// WithKeyspace sets the keyspace of an API V2 client by name (client-go
+// WithKeyspace; "" means the DEFAULT keyspace). NewClientWithOpts loads its
+// meta from PD.
+func WithKeyspace(name string) Option { return func(c *config) { c.keyspace = name } }
+
+// WithKeyspaceMeta sets the keyspace of an API V2 client from meta already
+// loaded, so that NewClient needs no PD call.
+func WithKeyspaceMeta(m *keyspacepb.KeyspaceMeta) Option { return func(c *config) { c.meta = m } }
+
+// KeyspaceLoader is the optional capability of a PD edge that
+// NewClientWithOpts uses to load an API V2 keyspace (PD's LoadKeyspace).
+// A PD edge without it needs WithKeyspaceMeta instead.
+type KeyspaceLoader interface {
+	// LoadKeyspace returns the meta of the keyspace called name, or an
+	// error when PD does not know it (or not yet: PD answers not found
+	// until the keyspace's region boundaries are split).
+	LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error)
+}
+
+// Client is a raw KV client. It is safe for concurrent use, except for
+// SetAtomicForCAS and SetColumnFamily, which must be called before it is
+// shared.
 type Client struct {
 	cfg    config
+	codec  *apicodec.Codec
 	cache  *locate.Cache
 	sender *sender.Sender
 	cf     string
@@ -112,7 +186,9 @@ type Client struct {
 	closed atomic.Bool
 }
 
-// NewClient returns a client on the given edges. It starts no task.
+// NewClient returns a client on the given edges. It makes no call and
+// starts no task. An API V2 client needs WithKeyspaceMeta here; use
+// NewClientWithOpts to load the keyspace by name.
 func NewClient(opts ...Option) (*Client, error) {
 	cfg := config{rt: rt.Real, budgetMS: rawkvMaxBackoff}
 	for _, o := range opts {
@@ -121,8 +197,47 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.tr == nil || cfg.pd == nil {
 		return nil, errors.New("rawkv: NewClient needs WithTransport and WithPD")
 	}
-	cache := locate.New(cfg.rt, sender.RegionSource(cfg.pd), cfg.cache)
-	return &Client{cfg: cfg, cache: cache, sender: sender.New(cache, cfg.tr)}, nil
+	var meta *keyspacepb.KeyspaceMeta
+	switch cfg.apiVersion {
+	case kvrpcpb.APIVersion_V1, kvrpcpb.APIVersion_V1TTL:
+	case kvrpcpb.APIVersion_V2:
+		if cfg.meta == nil {
+			return nil, errors.New("rawkv: an API V2 client needs WithKeyspaceMeta, or NewClientWithOpts to load the keyspace")
+		}
+		meta = cfg.meta
+	default:
+		return nil, fmt.Errorf("rawkv: unsupported API version %v", cfg.apiVersion)
+	}
+	codec, err := apicodec.NewCodec(cfg.apiVersion, apicodec.ModeRaw, meta)
+	if err != nil {
+		return nil, fmt.Errorf("rawkv: %w", err)
+	}
+	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
+	return &Client{cfg: cfg, codec: codec, cache: cache, sender: sender.NewWithCodec(cache, cfg.tr, codec)}, nil
+}
+
+// NewClientWithOpts is NewClient that, for API V2 without WithKeyspaceMeta,
+// first loads the keyspace named by WithKeyspace from PD through the PD
+// edge's KeyspaceLoader capability (client-go NewClientWithOpts). It must
+// run in a task of the runtime; it starts none.
+func NewClientWithOpts(ctx context.Context, opts ...Option) (*Client, error) {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.apiVersion == kvrpcpb.APIVersion_V2 && cfg.meta == nil {
+		l, ok := cfg.pd.(KeyspaceLoader)
+		if !ok {
+			return nil, fmt.Errorf("rawkv: the PD edge %T cannot load keyspaces: use WithKeyspaceMeta", cfg.pd)
+		}
+		name := apicodec.BuildKeyspaceName(cfg.keyspace)
+		meta, err := l.LoadKeyspace(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("rawkv: load keyspace %q: %w", name, err)
+		}
+		opts = append(opts, WithKeyspaceMeta(meta))
+	}
+	return NewClient(opts...)
 }
 
 // Run runs the client's background work (region cache expiry) until ctx is
@@ -138,14 +253,22 @@ func (c *Client) Close() error {
 	return c.cfg.tr.Close()
 }
 
+// APIVersion returns the API version the client speaks.
+func (c *Client) APIVersion() kvrpcpb.APIVersion { return c.codec.APIVersion() }
+
+// KeyspaceMeta returns the client's keyspace, nil below API V2.
+func (c *Client) KeyspaceMeta() *keyspacepb.KeyspaceMeta { return c.codec.GetKeyspaceMeta() }
+
 // SetAtomicForCAS makes every write of this client atomic with respect to
-// CompareAndSwap (TiKV's for_cas), as client-go requires for CAS users.
+// CompareAndSwap (TiKV's for_cas), as client-go requires for CAS users. All
+// clients writing the keys a CAS reads must agree on it.
 func (c *Client) SetAtomicForCAS(b bool) *Client {
 	c.atomic = b
 	return c
 }
 
-// SetColumnFamily sets the column family of every request ("" for default).
+// SetColumnFamily sets the column family of every request ("" for
+// default); a per-call SetColumnFamily overrides it.
 func (c *Client) SetColumnFamily(cf string) *Client {
 	c.cf = cf
 	return c
@@ -159,16 +282,21 @@ type rawOptions struct {
 	keyOnly bool
 }
 
-// SetColumnFamily is a per-call column family.
+// SetColumnFamily is a per-call column family; "" keeps the client's.
 func SetColumnFamily(cf string) RawOption { return func(o *rawOptions) { o.cf = cf } }
 
-// ScanKeyOnly makes scans return keys only.
+// ScanKeyOnly makes scans return keys only (the values are empty).
 func ScanKeyOnly() RawOption { return func(o *rawOptions) { o.keyOnly = true } }
 
+// options applies opts; the column family falls back to the client's
+// (client-go getColumnFamily).
 func (c *Client) options(opts []RawOption) rawOptions {
-	o := rawOptions{cf: c.cf}
+	var o rawOptions
 	for _, f := range opts {
 		f(&o)
+	}
+	if o.cf == "" {
+		o.cf = c.cf
 	}
 	return o
 }
@@ -201,6 +329,23 @@ func checkKey(op string, key []byte) error {
 	return nil
 }
 
+func checkValue(op string, key, value []byte) error {
+	if len(value) > MaxValueSize {
+		return badArg(op, "value of key %q has %d bytes, over the %d-byte limit", key, len(value), MaxValueSize)
+	}
+	return nil
+}
+
+// nonNil turns the nil value of an existing key into an empty slice, so
+// that only a missing key reads as nil (client-go convertNilToEmptySlice:
+// gRPC sends an empty value as nil).
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
 // sendKey sends the request built by mk to the region of key, relocating and
 // retrying while the region changes under it (client-go rawkv sendReq).
 func (c *Client) sendKey(ctx context.Context, bo *retry.Backoffer, key []byte, byEnd bool, typ tikvrpc.CmdType, mk func(loc *locate.KeyLocation) any) (*tikvrpc.Response, *locate.KeyLocation, error) {
@@ -230,14 +375,16 @@ func (c *Client) sendKey(ctx context.Context, bo *retry.Backoffer, key []byte, b
 	}
 }
 
-func respErr(op, e string) error {
-	if e == "" {
+// respErr turns the error string of a raw response into a *ServerError.
+func respErr(op string, region locate.RegionVerID, msg string) error {
+	if msg == "" {
 		return nil
 	}
-	return fmt.Errorf("rawkv %s: %s", op, e)
+	return &ServerError{Op: op, RegionID: region.ID(), Msg: msg}
 }
 
-// Get returns the value of key, nil if it does not exist.
+// Get returns the value of key: nil if it does not exist, an empty slice
+// for an empty value (client-go Get).
 func (c *Client) Get(ctx context.Context, key []byte, opts ...RawOption) ([]byte, error) {
 	if err := c.check("Get"); err != nil {
 		return nil, err
@@ -246,28 +393,29 @@ func (c *Client) Get(ctx context.Context, key []byte, opts ...RawOption) ([]byte
 		return nil, err
 	}
 	o := c.options(opts)
-	resp, _, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawGet, func(*locate.KeyLocation) any {
+	resp, loc, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawGet, func(*locate.KeyLocation) any {
 		return &kvrpcpb.RawGetRequest{Key: key, Cf: o.cf}
 	})
 	if err != nil {
 		return nil, err
 	}
 	r := resp.Resp.(*kvrpcpb.RawGetResponse)
-	if err := respErr("Get", r.GetError()); err != nil {
+	if err := respErr("Get", loc.Region, r.GetError()); err != nil {
 		return nil, err
 	}
 	if r.NotFound {
 		return nil, nil
 	}
-	return r.Value, nil
+	return nonNil(r.Value), nil
 }
 
-// Put sets key to value.
+// Put sets key to value. An empty value is a value, not a delete.
 func (c *Client) Put(ctx context.Context, key, value []byte, opts ...RawOption) error {
 	return c.PutWithTTL(ctx, key, value, 0, opts...)
 }
 
-// PutWithTTL sets key to value, expiring after ttl seconds (0: never).
+// PutWithTTL sets key to value, expiring after ttl seconds (0: never). A
+// TTL needs a cluster in API V1TTL or V2; others answer a *ServerError.
 func (c *Client) PutWithTTL(ctx context.Context, key, value []byte, ttl uint64, opts ...RawOption) error {
 	if err := c.check("Put"); err != nil {
 		return err
@@ -275,23 +423,20 @@ func (c *Client) PutWithTTL(ctx context.Context, key, value []byte, ttl uint64, 
 	if err := checkKey("Put", key); err != nil {
 		return err
 	}
-	if len(value) == 0 {
-		return badArg("Put", "empty value (use Delete)")
-	}
-	if len(value) > MaxValueSize {
-		return badArg("Put", "value of %d bytes is over the %d-byte limit", len(value), MaxValueSize)
+	if err := checkValue("Put", key, value); err != nil {
+		return err
 	}
 	o := c.options(opts)
-	resp, _, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawPut, func(*locate.KeyLocation) any {
+	resp, loc, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawPut, func(*locate.KeyLocation) any {
 		return &kvrpcpb.RawPutRequest{Key: key, Value: value, Cf: o.cf, Ttl: ttl, ForCas: c.atomic}
 	})
 	if err != nil {
 		return err
 	}
-	return respErr("Put", resp.Resp.(*kvrpcpb.RawPutResponse).GetError())
+	return respErr("Put", loc.Region, resp.Resp.(*kvrpcpb.RawPutResponse).GetError())
 }
 
-// Delete deletes key.
+// Delete deletes key. Deleting a missing key is not an error.
 func (c *Client) Delete(ctx context.Context, key []byte, opts ...RawOption) error {
 	if err := c.check("Delete"); err != nil {
 		return err
@@ -300,17 +445,18 @@ func (c *Client) Delete(ctx context.Context, key []byte, opts ...RawOption) erro
 		return err
 	}
 	o := c.options(opts)
-	resp, _, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawDelete, func(*locate.KeyLocation) any {
+	resp, loc, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawDelete, func(*locate.KeyLocation) any {
 		return &kvrpcpb.RawDeleteRequest{Key: key, Cf: o.cf, ForCas: c.atomic}
 	})
 	if err != nil {
 		return err
 	}
-	return respErr("Delete", resp.Resp.(*kvrpcpb.RawDeleteResponse).GetError())
+	return respErr("Delete", loc.Region, resp.Resp.(*kvrpcpb.RawDeleteResponse).GetError())
 }
 
-// GetKeyTTL returns the remaining TTL of key in seconds, nil when the key
-// does not exist or has no TTL.
+// GetKeyTTL returns the remaining TTL of key in seconds (client-go
+// GetKeyTTL): nil when the key does not exist (or has expired), a pointer
+// to 0 when it exists without a TTL.
 func (c *Client) GetKeyTTL(ctx context.Context, key []byte, opts ...RawOption) (*uint64, error) {
 	if err := c.check("GetKeyTTL"); err != nil {
 		return nil, err
@@ -319,14 +465,14 @@ func (c *Client) GetKeyTTL(ctx context.Context, key []byte, opts ...RawOption) (
 		return nil, err
 	}
 	o := c.options(opts)
-	resp, _, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawGetKeyTTL, func(*locate.KeyLocation) any {
+	resp, loc, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawGetKeyTTL, func(*locate.KeyLocation) any {
 		return &kvrpcpb.RawGetKeyTTLRequest{Key: key, Cf: o.cf}
 	})
 	if err != nil {
 		return nil, err
 	}
 	r := resp.Resp.(*kvrpcpb.RawGetKeyTTLResponse)
-	if err := respErr("GetKeyTTL", r.GetError()); err != nil {
+	if err := respErr("GetKeyTTL", loc.Region, r.GetError()); err != nil {
 		return nil, err
 	}
 	if r.NotFound {
@@ -336,24 +482,28 @@ func (c *Client) GetKeyTTL(ctx context.Context, key []byte, opts ...RawOption) (
 	return &ttl, nil
 }
 
-// CompareAndSwap sets key to newValue if its current value is prevValue (nil:
-// the key must not exist). It returns the previous value and whether the swap
-// happened. The client must have SetAtomicForCAS(true), as in client-go.
+// CompareAndSwap sets key to newValue if its current value is prevValue
+// (nil: the key must not exist; an empty non-nil slice: the value must be
+// empty). It returns the value the key had (nil: it did not exist) and
+// whether the swap happened (client-go CompareAndSwap). The client must
+// have SetAtomicForCAS(true), as in client-go; otherwise it returns an
+// *ArgumentError wrapping ErrNotAtomic. A CAS whose outcome is unknown
+// returns an error satisfying IsErrUndetermined.
 func (c *Client) CompareAndSwap(ctx context.Context, key, prevValue, newValue []byte, opts ...RawOption) ([]byte, bool, error) {
 	if err := c.check("CompareAndSwap"); err != nil {
 		return nil, false, err
 	}
 	if !c.atomic {
-		return nil, false, badArg("CompareAndSwap", "the client is not atomic: call SetAtomicForCAS(true) first")
+		return nil, false, &ArgumentError{Op: "CompareAndSwap", Reason: ErrNotAtomic.Error(), Err: ErrNotAtomic}
 	}
 	if err := checkKey("CompareAndSwap", key); err != nil {
 		return nil, false, err
 	}
-	if len(newValue) == 0 {
-		return nil, false, badArg("CompareAndSwap", "empty new value")
+	if err := checkValue("CompareAndSwap", key, newValue); err != nil {
+		return nil, false, err
 	}
 	o := c.options(opts)
-	resp, _, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawCompareAndSwap, func(*locate.KeyLocation) any {
+	resp, loc, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawCompareAndSwap, func(*locate.KeyLocation) any {
 		r := &kvrpcpb.RawCASRequest{Key: key, Value: newValue, Cf: o.cf}
 		if prevValue == nil {
 			r.PreviousNotExist = true
@@ -366,13 +516,13 @@ func (c *Client) CompareAndSwap(ctx context.Context, key, prevValue, newValue []
 		return nil, false, err
 	}
 	r := resp.Resp.(*kvrpcpb.RawCASResponse)
-	if err := respErr("CompareAndSwap", r.GetError()); err != nil {
+	if err := respErr("CompareAndSwap", loc.Region, r.GetError()); err != nil {
 		return nil, false, err
 	}
 	if r.PreviousNotExist {
 		return nil, r.Succeed, nil
 	}
-	return r.PreviousValue, r.Succeed, nil
+	return nonNil(r.PreviousValue), r.Succeed, nil
 }
 
 // IsErrUndetermined reports whether err leaves the outcome of a write

@@ -80,24 +80,32 @@ func TestArgumentsRejectedBeforeRPC(t *testing.T) {
 	run(t, 2, func(e *env) {
 		var ae *rawkv.ArgumentError
 		for name, err := range map[string]error{
-			"empty key":   e.cli.Put(e.ctx, nil, k("v")),
-			"empty value": e.cli.Put(e.ctx, k("a"), nil),
-			"big value":   e.cli.Put(e.ctx, k("a"), make([]byte, rawkv.MaxValueSize+1)),
-			"batch len":   e.cli.BatchPut(e.ctx, [][]byte{k("a")}, nil),
-			"range":       e.cli.DeleteRange(e.ctx, k("b"), k("a")),
+			"empty key":     e.cli.Put(e.ctx, nil, k("v")),
+			"big value":     e.cli.Put(e.ctx, k("a"), make([]byte, rawkv.MaxValueSize+1)),
+			"batch len":     e.cli.BatchPut(e.ctx, [][]byte{k("a")}, nil),
+			"batch ttl len": e.cli.BatchPutWithTTL(e.ctx, [][]byte{k("a")}, [][]byte{k("v")}, []uint64{1, 2}),
+			"batch get key": func() error { _, err := e.cli.BatchGet(e.ctx, [][]byte{nil}); return err }(),
+			"batch del key": e.cli.BatchDelete(e.ctx, [][]byte{k("a"), nil}),
+			"get ttl key":   func() error { _, err := e.cli.GetKeyTTL(e.ctx, nil); return err }(),
+			"delete key":    e.cli.Delete(e.ctx, nil),
+			"cas key":       func() error { _, _, err := e.cli.CompareAndSwap(e.ctx, nil, nil, k("v")); return err }(),
+			"batch scan ord": func() error {
+				_, err := e.cli.BatchScan(e.ctx, []rawkv.KeyRange{{k("c"), k("d")}, {k("a"), k("b")}}, 1)
+				return err
+			}(),
 		} {
-			if !errors.As(err, &ae) {
+			if !errors.As(err, &ae) || !errors.Is(err, tikverr.ErrInvalidArgument) {
 				t.Errorf("%s: %v, want an ArgumentError", name, err)
 			}
 		}
-		if _, _, err := e.cli.Scan(e.ctx, k("a"), nil, rawkv.MaxRawKVScanLimit+1); !errors.As(err, &ae) {
+		if _, _, err := e.cli.Scan(e.ctx, k("a"), nil, rawkv.MaxRawKVScanLimit+1); !errors.As(err, &ae) || !errors.Is(err, rawkv.ErrMaxScanLimitExceeded) {
 			t.Errorf("scan limit: %v", err)
 		}
 		if _, err := e.cli.Get(e.ctx, nil); !errors.As(err, &ae) {
 			t.Errorf("get empty: %v", err)
 		}
 		plain, _ := rawkv.NewClient(rawkv.WithRuntime(clock.New(e.w)), rawkv.WithTransport(e.c.NewTransport("app2")), rawkv.WithPD(e.c.NewPDClient("app2")))
-		if _, _, err := plain.CompareAndSwap(e.ctx, k("a"), nil, k("v")); !errors.As(err, &ae) {
+		if _, _, err := plain.CompareAndSwap(e.ctx, k("a"), nil, k("v")); !errors.Is(err, rawkv.ErrNotAtomic) {
 			t.Errorf("CAS on a non-atomic client: %v", err)
 		}
 		_ = plain.Close()

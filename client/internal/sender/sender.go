@@ -23,6 +23,16 @@
 // returns an error satisfying tikverr.IsErrUndetermined instead. client-go
 // retries raw writes here; the simulator's register workload shows why we do
 // not.
+//
+// API versions: a Sender built with NewWithCodec encodes every request with
+// its apicodec.Codec right before the transport call (API version and
+// keyspace in the context, V2 keys prefixed) and decodes the response
+// (returned pairs, region-error boundaries) before looking at it, so callers
+// and the region cache work in user keys only (client-go does this in its
+// RPC client, internal/client/client.go, with the codec of the
+// CodecPDClient). CodecRegionSource is the matching PD adapter: it maps user
+// keys to PD's region keys and region boundaries back
+// (client-go internal/locate/pd_codec.go).
 package sender
 
 import (
@@ -31,10 +41,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gogo/protobuf/proto"
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/pingcap/kvproto/pkg/pdpb"
 
 	"github.com/tikvsim/tikvsim/client/config/retry"
+	"github.com/tikvsim/tikvsim/client/internal/apicodec"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/tikverr"
@@ -42,15 +55,50 @@ import (
 	"github.com/tikvsim/tikvsim/client/transport"
 )
 
-// Sender sends requests to region leaders.
+// ErrRaftEntryTooLarge is returned (wrapped) when TiKV refuses a write
+// larger than its raft-entry-max-size: resending it cannot succeed.
+var ErrRaftEntryTooLarge = errors.New("raft entry too large")
+
+// Sender sends requests to region leaders. It is safe for concurrent use.
 type Sender struct {
 	cache *locate.Cache
 	tr    transport.Transport
+	codec *apicodec.Codec // nil: requests go out as given
 }
 
-// New returns a sender routing through cache and sending with tr.
+// New returns a sender routing through cache and sending with tr. Requests
+// go out as given (API V1 without a codec).
 func New(cache *locate.Cache, tr transport.Transport) *Sender {
 	return &Sender{cache: cache, tr: tr}
+}
+
+// NewWithCodec is New with an API codec: each request is encoded with codec
+// before it is sent and each response decoded before it is examined. cache
+// must be loaded through a RegionSource in the same key space
+// (CodecRegionSource with the same codec).
+func NewWithCodec(cache *locate.Cache, tr transport.Transport, codec *apicodec.Codec) *Sender {
+	return &Sender{cache: cache, tr: tr, codec: codec}
+}
+
+// Codec returns the sender's codec, nil when it has none.
+func (s *Sender) Codec() *apicodec.Codec { return s.codec }
+
+// send is one transport call, through the codec when there is one. A
+// response that cannot be decoded is an error: the store answered keys this
+// client cannot map back, and retrying would not change that.
+func (s *Sender) send(ctx context.Context, addr string, req *tikvrpc.Request, timeout time.Duration) (*tikvrpc.Response, error) {
+	if s.codec == nil {
+		return s.tr.SendRequest(ctx, addr, req, timeout)
+	}
+	wire, err := s.codec.EncodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.tr.SendRequest(ctx, addr, wire, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return s.codec.DecodeResponse(wire, resp)
 }
 
 // Cache returns the sender's region cache.
@@ -85,8 +133,11 @@ func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Req
 		if err := tikvrpc.SetContext(req, rpc.Meta, rpc.Peer); err != nil {
 			return nil, rpc, err
 		}
-		resp, err := s.tr.SendRequest(ctx, rpc.Addr, req, timeout)
+		resp, err := s.send(ctx, rpc.Addr, req, timeout)
 		if err != nil {
+			if apicodec.IsDecodeError(err) || errors.Is(err, apicodec.ErrKeyOutOfBound) {
+				return nil, rpc, fmt.Errorf("%s to %v: %w", req.Type, rpc, err)
+			}
 			if err := s.onSendFail(ctx, bo, rpc, req, err); err != nil {
 				return nil, rpc, err
 			}
@@ -150,9 +201,9 @@ func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *lo
 		s.cache.InvalidateCachedRegionWithReason(rpc.Region, locate.Other)
 		return false, bo.Backoff(retry.BoIsWitness, why("is witness"))
 	case e.GetFlashbackInProgress() != nil:
-		return false, fmt.Errorf("region %d is in flashback progress: %s", e.GetFlashbackInProgress().GetRegionId(), e.GetMessage())
+		return false, fmt.Errorf("%w: region %d: %s", tikverr.ErrRegionFlashbackInProgress, e.GetFlashbackInProgress().GetRegionId(), e.GetMessage())
 	case e.GetFlashbackNotPrepared() != nil:
-		return false, fmt.Errorf("region %d is not prepared for the flashback: %s", e.GetFlashbackNotPrepared().GetRegionId(), e.GetMessage())
+		return false, fmt.Errorf("%w: region %d: %s", tikverr.ErrRegionFlashbackNotPrepared, e.GetFlashbackNotPrepared().GetRegionId(), e.GetMessage())
 	case e.GetRegionNotFound() != nil:
 		s.cache.InvalidateCachedRegionWithReason(rpc.Region, locate.RegionNotFound)
 		return false, nil
@@ -180,7 +231,7 @@ func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *lo
 		s.cache.InvalidateCachedRegion(rpc.Region)
 		return false, nil
 	case e.GetRaftEntryTooLarge() != nil:
-		return false, fmt.Errorf("raft entry too large: %s", e.String())
+		return false, fmt.Errorf("%w: %s", ErrRaftEntryTooLarge, e.String())
 	case e.GetMaxTimestampNotSynced() != nil:
 		return true, bo.Backoff(retry.BoMaxTsNotSynced, why("max timestamp not synced"))
 	case e.GetRegionNotInitialized() != nil:
@@ -218,4 +269,102 @@ func (s regionSource) GetStore(ctx context.Context, id uint64) (*metapb.Store, e
 		return nil, fmt.Errorf("%w: %v", locate.ErrStoreNotFound, err)
 	}
 	return st, err
+}
+
+// CodecRegionSource adapts a PD edge to the region cache's RegionSource in
+// the user-key space of codec (client-go CodecPDClient,
+// internal/locate/pd_codec.go): lookup keys and scan ranges are encoded to
+// PD's region keys, and the boundaries (and bucket keys) of the regions PD
+// returns are decoded and clipped to the keyspace. A region entirely outside
+// the keyspace is reported as unknown (nil) to GetRegion and
+// GetRegionByID and dropped from BatchScanRegions. With a nil codec it is
+// RegionSource.
+func CodecRegionSource(p pdRegions, codec *apicodec.Codec) locate.RegionSource {
+	if codec == nil {
+		return RegionSource(p)
+	}
+	return codecSource{regionSource{p}, codec}
+}
+
+type codecSource struct {
+	regionSource
+	codec *apicodec.Codec
+}
+
+func (s codecSource) GetRegion(ctx context.Context, key []byte, needBuckets bool) (*pdpb.Region, error) {
+	r, err := s.regionSource.GetRegion(ctx, s.codec.EncodeRegionKey(key), needBuckets)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(r)
+}
+
+func (s codecSource) GetPrevRegion(ctx context.Context, key []byte, needBuckets bool) (*pdpb.Region, error) {
+	var enc []byte
+	if len(key) == 0 {
+		// The region before "the end of the keyspace": PD's form of the
+		// keyspace end (empty for V1, unbounded).
+		_, enc = s.codec.EncodeRegionRange(nil, nil)
+	} else {
+		enc = s.codec.EncodeRegionKey(key)
+	}
+	r, err := s.regionSource.GetPrevRegion(ctx, enc, needBuckets)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(r)
+}
+
+func (s codecSource) GetRegionByID(ctx context.Context, id uint64, needBuckets bool) (*pdpb.Region, error) {
+	r, err := s.regionSource.GetRegionByID(ctx, id, needBuckets)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(r)
+}
+
+func (s codecSource) BatchScanRegions(ctx context.Context, ranges []*pdpb.KeyRange, limit int, needBuckets bool) ([]*pdpb.Region, error) {
+	enc := make([]*pdpb.KeyRange, len(ranges))
+	for i, r := range ranges {
+		st, end := s.codec.EncodeRegionRange(r.GetStartKey(), r.GetEndKey())
+		enc[i] = &pdpb.KeyRange{StartKey: st, EndKey: end}
+	}
+	rs, err := s.regionSource.BatchScanRegions(ctx, enc, limit, needBuckets)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*pdpb.Region, 0, len(rs))
+	for _, r := range rs {
+		d, err := s.decode(r)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// decode returns a copy of r with user-key boundaries, nil for a region
+// outside the keyspace (or for nil).
+func (s codecSource) decode(r *pdpb.Region) (*pdpb.Region, error) {
+	if r == nil || r.GetRegion() == nil {
+		return r, nil
+	}
+	start, end, err := s.codec.DecodeRegionRange(r.Region.GetStartKey(), r.Region.GetEndKey())
+	if errors.Is(err, apicodec.ErrKeyOutOfBound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := proto.Clone(r).(*pdpb.Region)
+	out.Region.StartKey, out.Region.EndKey = start, end
+	if b := out.GetBuckets(); b != nil {
+		if b.Keys, err = s.codec.DecodeBucketKeys(b.GetKeys()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
