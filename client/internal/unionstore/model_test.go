@@ -356,3 +356,79 @@ func (m *model) check(t *rapid.T, db *MemDB) {
 		}
 	}
 }
+
+// TestModelUnionStore compares union reads (Get, BatchGet, Iter,
+// IterReverse) of a random buffer over a random snapshot with a merged map.
+func TestModelUnionStore(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		snapData := rapid.MapOf(genKey, rapid.SliceOfN(rapid.Byte(), 1, 3)).Draw(t, "snapshot")
+		snap := newFakeSnapshot(snapData)
+		db := NewMemDB()
+		us := NewUnionStore(db, snap)
+		merged := map[string][]byte{}
+		for k, v := range snapData {
+			merged[k] = v
+		}
+		n := rapid.IntRange(0, 30).Draw(t, "writes")
+		for range n {
+			k := genKey.Draw(t, "k")
+			switch rapid.IntRange(0, 2).Draw(t, "op") {
+			case 0:
+				v := rapid.SliceOfN(rapid.Byte(), 1, 3).Draw(t, "v")
+				if err := db.Set([]byte(k), v); err != nil {
+					t.Fatal(err)
+				}
+				merged[k] = v
+			case 1:
+				if err := db.Delete([]byte(k)); err != nil {
+					t.Fatal(err)
+				}
+				delete(merged, k)
+			case 2:
+				db.UpdateFlags([]byte(k), kv.SetKeyLocked)
+			}
+		}
+		ctx := context.Background()
+		var keys [][]byte
+		for _, k := range []string{"a", "b", "c", "d", "ab", "ba", "cc", "dd", "abc", "bcd"} {
+			keys = append(keys, []byte(k))
+			v, err := us.Get(ctx, []byte(k))
+			mv, ok := merged[k]
+			if ok != (err == nil) || !bytes.Equal(v, mv) {
+				t.Fatalf("Get(%q) = %q, %v; want %q, %v", k, v, err, mv, ok)
+			}
+		}
+		got, err := us.BatchGet(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			mv, ok := merged[string(k)]
+			gv, gok := got[string(k)]
+			if ok != gok || !bytes.Equal(gv, mv) {
+				t.Fatalf("BatchGet[%q] = %q, %v; want %q, %v", k, gv, gok, mv, ok)
+			}
+		}
+		if len(got) > len(keys) {
+			t.Fatalf("BatchGet returned extra keys: %v", got)
+		}
+		lower := rapid.SampledFrom([]string{"", "a", "b", "bb", "c"}).Draw(t, "lower")
+		upper := rapid.SampledFrom([]string{"", "b", "bc", "c", "d"}).Draw(t, "upper")
+		if lower != "" && upper != "" && lower >= upper {
+			return
+		}
+		m := &model{vals: merged}
+		for _, reverse := range []bool{false, true} {
+			var it Iterator
+			if reverse {
+				it, err = us.IterReverse([]byte(upper), []byte(lower))
+			} else {
+				it, err = us.Iter([]byte(lower), []byte(upper))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			equalPairs(t, "union iter", drain(t, it, false), m.scan(merged, lower, upper, reverse, false))
+		}
+	})
+}
