@@ -98,7 +98,15 @@ func fuzzRun(e *Engine, data []byte) {
 		case 3:
 			e.Scan(&kvrpcpb.ScanRequest{Context: ctx, StartKey: s.key(), EndKey: s.key(), Version: s.ts(), Limit: uint32(s.byte() % 5), Reverse: s.byte()%2 == 0})
 		case 4:
-			_, w := e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{Context: ctx, Mutations: s.muts(), PrimaryLock: s.key(), StartVersion: s.ts(),
+			muts := s.muts()
+			for _, m := range muts {
+				if m.Op%2 == 0 {
+					m.Op = kvrpcpb.Op_PessimisticLock
+				} else if m.Op%3 == 0 {
+					m.Op = kvrpcpb.Op_SharedPessimisticLock
+				}
+			}
+			_, w := e.PessimisticLock(&kvrpcpb.PessimisticLockRequest{Context: ctx, Mutations: muts, PrimaryLock: s.key(), StartVersion: s.ts(),
 				ForUpdateTs: s.ts(), WaitTimeout: int64(s.byte()%3) - 1, ReturnValues: s.byte()%2 == 0, LockOnlyIfExists: s.byte()%4 == 0,
 				WakeUpMode: kvrpcpb.PessimisticLockWakeUpMode(s.byte() % 2), IsFirstLock: s.byte()%2 == 0})
 			if w != nil && s.byte()%2 == 0 {
