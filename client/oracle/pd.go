@@ -130,9 +130,16 @@ func (f future) Wait() (uint64, error) { return f.f.Wait(f.ctx) }
 // GetTimestampAsync implements Oracle.
 func (o *PDOracle) GetTimestampAsync(ctx context.Context) Future { return future{ctx, o.fetch()} }
 
-// GetLowResolutionTimestamp implements Oracle.
+// lowResolutionInterval is how stale the low-resolution timestamp may get
+// (client-go's updateTS period, 2s).
+const lowResolutionInterval = 2 * time.Second
+
+// GetLowResolutionTimestamp implements Oracle. The latest timestamp seen is
+// refreshed from PD when it is older than 2s, so callers waiting for locks
+// to expire make progress even when nobody runs Run (client-go relies on its
+// background updater alone).
 func (o *PDOracle) GetLowResolutionTimestamp(ctx context.Context) (uint64, error) {
-	if ts, _, ok := o.lastTS(); ok {
+	if ts, at, ok := o.lastTS(); ok && o.rt.Now().Sub(at) < lowResolutionInterval {
 		return ts, nil
 	}
 	return o.GetTimestamp(ctx)

@@ -1,0 +1,187 @@
+// Package transaction is the optimistic transaction: reads through the
+// write buffer (client/internal/unionstore) and a snapshot at the start ts,
+// writes into the buffer, and a two-phase commit (prewrite every mutation,
+// then commit the primary key, then the secondaries) as client-go's
+// txnkv/transaction (txn.go, 2pc.go, prewrite.go, commit.go, cleanup.go).
+//
+// Outcome classification: a commit that fails before the primary key's
+// commit was sent returns a definite error (the transaction is rolled back).
+// When the primary commit's response is lost, or its retries run out after a
+// send that may have reached TiKV, Commit returns an error satisfying
+// tikverr.IsErrUndetermined: the transaction may have committed.
+package transaction
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/tikvsim/tikvsim/client/internal/sender"
+	"github.com/tikvsim/tikvsim/client/internal/unionstore"
+	"github.com/tikvsim/tikvsim/client/oracle"
+	"github.com/tikvsim/tikvsim/client/rt"
+	"github.com/tikvsim/tikvsim/client/tikverr"
+	"github.com/tikvsim/tikvsim/client/txnkv/txnlock"
+	"github.com/tikvsim/tikvsim/client/txnkv/txnsnapshot"
+)
+
+// Store is what a transaction needs from its client: the runtime, the
+// request sender, the oracle and the lock resolver.
+type Store struct {
+	RT       rt.Runtime
+	Sender   *sender.Sender
+	Oracle   oracle.Oracle
+	Resolver *txnlock.LockResolver
+}
+
+// ErrInvalidTxn is returned by a transaction used after Commit or Rollback.
+var ErrInvalidTxn = errors.New("transaction: invalid (already committed or rolled back)")
+
+// KVTxn is an optimistic transaction. Reads and writes may come from
+// several tasks; Commit and Rollback end it.
+type KVTxn struct {
+	store    *Store
+	startTS  uint64
+	snapshot *txnsnapshot.KVSnapshot
+	mu       sync.Mutex // guards buf and valid
+	buf      *unionstore.MemDB
+	valid    bool
+	commitTS uint64
+}
+
+// New begins a transaction at startTS.
+func New(store *Store, startTS uint64) *KVTxn {
+	return &KVTxn{
+		store: store, startTS: startTS, valid: true, buf: unionstore.NewMemDB(),
+		snapshot: txnsnapshot.New(store.RT, store.Sender, store.Resolver, startTS),
+	}
+}
+
+// StartTS returns the transaction's start ts.
+func (t *KVTxn) StartTS() uint64 { return t.startTS }
+
+// CommitTS returns the commit ts after a successful Commit.
+func (t *KVTxn) CommitTS() uint64 { return t.commitTS }
+
+// Valid reports whether the transaction can still be used.
+func (t *KVTxn) Valid() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.valid
+}
+
+// GetSnapshot returns the transaction's snapshot at its start ts.
+func (t *KVTxn) GetSnapshot() *txnsnapshot.KVSnapshot { return t.snapshot }
+
+// Get returns key's value as the transaction sees it: its own writes first,
+// then the snapshot. A missing key returns tikverr.ErrNotExist.
+func (t *KVTxn) Get(ctx context.Context, key []byte) ([]byte, error) {
+	t.mu.Lock()
+	if !t.valid {
+		t.mu.Unlock()
+		return nil, ErrInvalidTxn
+	}
+	v, err := t.buf.Get(ctx, key)
+	t.mu.Unlock()
+	if err == nil {
+		if unionstore.IsTombstone(v) {
+			return nil, tikverr.ErrNotExist
+		}
+		return v, nil
+	}
+	if !errors.Is(err, tikverr.ErrNotExist) {
+		return nil, err
+	}
+	return t.snapshot.Get(ctx, key)
+}
+
+// BatchGet returns the values of the keys that exist, keyed by string(key).
+func (t *KVTxn) BatchGet(ctx context.Context, keys [][]byte) (map[string][]byte, error) {
+	t.mu.Lock()
+	if !t.valid {
+		t.mu.Unlock()
+		return nil, ErrInvalidTxn
+	}
+	buffered, err := t.buf.BatchGet(ctx, keys)
+	t.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var rest [][]byte
+	for _, k := range keys {
+		if _, ok := buffered[string(k)]; !ok {
+			rest = append(rest, k)
+		}
+	}
+	out, err := t.snapshot.BatchGet(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range buffered {
+		if !unionstore.IsTombstone(v) {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// Set buffers key = value.
+func (t *KVTxn) Set(key, value []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.valid {
+		return ErrInvalidTxn
+	}
+	return t.buf.Set(key, value)
+}
+
+// Delete buffers the deletion of key.
+func (t *KVTxn) Delete(key []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.valid {
+		return ErrInvalidTxn
+	}
+	return t.buf.Delete(key)
+}
+
+// Len returns the number of buffered keys.
+func (t *KVTxn) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.Len()
+}
+
+// Rollback discards the transaction. Nothing was written to TiKV before
+// Commit, so there is nothing to clean up.
+func (t *KVTxn) Rollback() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.valid {
+		return ErrInvalidTxn
+	}
+	t.valid = false
+	return nil
+}
+
+// Commit runs the two-phase commit. See the package doc for how to read its
+// error.
+func (t *KVTxn) Commit(ctx context.Context) error {
+	t.mu.Lock()
+	if !t.valid {
+		t.mu.Unlock()
+		return ErrInvalidTxn
+	}
+	t.valid = false
+	muts := collectMutations(t.buf)
+	t.mu.Unlock()
+	if len(muts) == 0 {
+		return nil
+	}
+	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: muts[0].Key, startTime: t.store.RT.Now()}
+	if err := c.execute(ctx); err != nil {
+		return err
+	}
+	t.commitTS = c.commitTS
+	return nil
+}

@@ -1,0 +1,334 @@
+package txnlock
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvsim/tikvsim/client/config/retry"
+	"github.com/tikvsim/tikvsim/client/internal/locate"
+	"github.com/tikvsim/tikvsim/client/internal/sender"
+	"github.com/tikvsim/tikvsim/client/oracle"
+	"github.com/tikvsim/tikvsim/client/tikverr"
+	"github.com/tikvsim/tikvsim/client/tikvrpc"
+)
+
+const (
+	// ResolvedCacheSize is how many finished transactions' statuses are
+	// kept (client-go ResolvedCacheSize).
+	ResolvedCacheSize = 2048
+	// resolveLiteThreshold: locks of transactions with fewer keys are
+	// resolved key by key instead of scanning their region (client-go
+	// resolveLockLiteThreshold default 16).
+	resolveLiteThreshold = 16
+	readTimeoutShort     = 30 * time.Second
+)
+
+// ErrAsyncCommitPending is returned for an expired async-commit lock until
+// async-commit resolution lands.
+var ErrAsyncCommitPending = errors.New("txnlock: resolving expired async-commit locks is not implemented yet")
+
+// LockResolver resolves locks. It is safe for concurrent use.
+type LockResolver struct {
+	s  *sender.Sender
+	o  oracle.Oracle
+	mu sync.Mutex
+	// resolved caches finished transactions' statuses, FIFO-evicted.
+	resolved map[uint64]TxnStatus
+	order    []uint64
+}
+
+// NewLockResolver returns a resolver sending through s, judging expiry with o.
+func NewLockResolver(s *sender.Sender, o oracle.Oracle) *LockResolver {
+	return &LockResolver{s: s, o: o, resolved: make(map[uint64]TxnStatus)}
+}
+
+func (lr *LockResolver) saveResolved(txnID uint64, st TxnStatus) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if _, ok := lr.resolved[txnID]; ok {
+		return
+	}
+	lr.resolved[txnID] = st
+	lr.order = append(lr.order, txnID)
+	if len(lr.order) > ResolvedCacheSize {
+		delete(lr.resolved, lr.order[0])
+		lr.order = lr.order[1:]
+	}
+}
+
+func (lr *LockResolver) getResolved(txnID uint64) (TxnStatus, bool) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	st, ok := lr.resolved[txnID]
+	return st, ok
+}
+
+// ResolveLocksResult says what became of the locks.
+type ResolveLocksResult struct {
+	// TTL is the ms to wait before the live locks may expire; 0 when every
+	// lock is resolved.
+	TTL int64
+	// IgnoreLocks are transactions whose locks a reader at the caller's
+	// start ts may skip (rolled back, committed after it, or pushed).
+	IgnoreLocks []uint64
+	// AccessLocks are transactions committed before the caller's start ts
+	// whose locks a reader may read through.
+	AccessLocks []uint64
+}
+
+// ResolveLocks resolves locks met by a transaction writing at callerStartTS.
+func (lr *LockResolver) ResolveLocks(bo *retry.Backoffer, callerStartTS uint64, locks []*Lock) (int64, error) {
+	res, err := lr.resolve(bo, callerStartTS, locks, false)
+	return res.TTL, err
+}
+
+// ResolveLocksForRead resolves locks met by a reader at callerStartTS and
+// says which it may ignore or read through (client-go ResolveLocksForRead).
+func (lr *LockResolver) ResolveLocksForRead(bo *retry.Backoffer, callerStartTS uint64, locks []*Lock) (ResolveLocksResult, error) {
+	return lr.resolve(bo, callerStartTS, locks, true)
+}
+
+func (lr *LockResolver) resolve(bo *retry.Backoffer, callerStartTS uint64, locks []*Lock, forRead bool) (ResolveLocksResult, error) {
+	var res ResolveLocksResult
+	var wait int64 // ms, smallest positive
+	update := func(ms int64) {
+		if ms <= 0 {
+			ms = 0
+		}
+		if wait == 0 || ms < wait {
+			wait = ms
+		}
+	}
+	cleaned := map[uint64]map[locate.RegionVerID]bool{}
+	for _, l := range locks {
+		st, err := lr.statusFromLock(bo, l, callerStartTS)
+		var pm primaryMismatch
+		if errors.As(err, &pm) && l.IsPessimistic() {
+			// The lock points at a primary that is not one: roll it back.
+			st, err = TxnStatus{}, nil
+		}
+		if err != nil {
+			return ResolveLocksResult{}, err
+		}
+		expired := lr.o.IsExpired(l.TxnID, st.ttl)
+		if st.ttl != 0 && st.primaryLock.GetUseAsyncCommit() && expired {
+			return ResolveLocksResult{}, fmt.Errorf("%w (lock %v)", ErrAsyncCommitPending, l)
+		}
+		if st.ttl == 0 {
+			if cleaned[l.TxnID] == nil {
+				cleaned[l.TxnID] = map[locate.RegionVerID]bool{}
+			}
+			if l.IsPessimistic() {
+				err = lr.resolvePessimisticLock(bo, l)
+			} else {
+				err = lr.resolveLock(bo, l, st, cleaned[l.TxnID])
+			}
+			if err != nil {
+				return ResolveLocksResult{}, err
+			}
+		}
+		switch {
+		case !forRead && st.ttl != 0:
+			update(lr.o.UntilExpired(l.TxnID, st.ttl))
+		case forRead && (st.action == kvrpcpb.Action_MinCommitTSPushed || st.IsRolledBack() || (st.IsCommitted() && st.CommitTS() > callerStartTS)):
+			res.IgnoreLocks = append(res.IgnoreLocks, l.TxnID)
+		case forRead && st.IsCommitted():
+			res.AccessLocks = append(res.AccessLocks, l.TxnID)
+		case forRead:
+			update(lr.o.UntilExpired(l.TxnID, st.ttl))
+		}
+	}
+	res.TTL = wait
+	return res, nil
+}
+
+type txnNotFoundErr struct{ *kvrpcpb.TxnNotFound }
+
+func (e txnNotFoundErr) Error() string { return e.String() }
+
+type primaryMismatch struct{ lock *kvrpcpb.LockInfo }
+
+func (e primaryMismatch) Error() string { return "primary mismatch, current lock: " + e.lock.String() }
+
+// statusFromLock is client-go getTxnStatusFromLock: it asks the primary,
+// and when the primary knows nothing of the transaction it waits for the
+// lock's TTL (the primary may still be being prewritten) before rolling the
+// transaction back.
+func (lr *LockResolver) statusFromLock(bo *retry.Backoffer, l *Lock, callerStartTS uint64) (TxnStatus, error) {
+	ctx := bo.GetCtx()
+	var currentTS uint64
+	if l.TTL == 0 {
+		// TTL 0 is TiKV's signal to resolve unconditionally.
+		currentTS = math.MaxUint64
+	} else {
+		ts, err := lr.o.GetLowResolutionTimestamp(ctx)
+		if err != nil {
+			return TxnStatus{}, err
+		}
+		currentTS = ts
+	}
+	rollbackIfNotExist := false
+	for {
+		st, err := lr.getTxnStatus(bo, l.TxnID, l.Primary, callerStartTS, currentTS, rollbackIfNotExist, l)
+		var nf txnNotFoundErr
+		if !errors.As(err, &nf) {
+			return st, err
+		}
+		if lr.o.UntilExpired(l.TxnID, l.TTL) <= 0 {
+			rollbackIfNotExist = true
+			continue
+		}
+		if l.IsPessimistic() {
+			return TxnStatus{ttl: l.TTL}, nil
+		}
+		if err := bo.Backoff(retry.BoTxnNotFound, err); err != nil {
+			return TxnStatus{}, err
+		}
+	}
+}
+
+// GetTxnStatus queries a transaction's status at its primary key.
+func (lr *LockResolver) GetTxnStatus(ctx context.Context, bo *retry.Backoffer, txnID, callerStartTS uint64, primary []byte) (TxnStatus, error) {
+	currentTS, err := lr.o.GetLowResolutionTimestamp(ctx)
+	if err != nil {
+		return TxnStatus{}, err
+	}
+	return lr.getTxnStatus(bo, txnID, primary, callerStartTS, currentTS, true, nil)
+}
+
+func (lr *LockResolver) getTxnStatus(bo *retry.Backoffer, txnID uint64, primary []byte, callerStartTS, currentTS uint64,
+	rollbackIfNotExist bool, l *Lock) (TxnStatus, error) {
+	if st, ok := lr.getResolved(txnID); ok {
+		return st, nil
+	}
+	pessimistic := l != nil && l.IsPessimistic()
+	mk := func() *tikvrpc.Request {
+		return tikvrpc.NewRequest(tikvrpc.CmdCheckTxnStatus, &kvrpcpb.CheckTxnStatusRequest{
+			PrimaryKey: primary, LockTs: txnID, CallerStartTs: callerStartTS, CurrentTs: currentTS,
+			RollbackIfNotExist: rollbackIfNotExist, ResolvingPessimisticLock: pessimistic, VerifyIsPrimary: true,
+			IsTxnFile: l != nil && l.IsTxnFile,
+		})
+	}
+	resp, err := lr.sendToKey(bo, primary, mk)
+	if err != nil {
+		return TxnStatus{}, err
+	}
+	r := resp.Resp.(*kvrpcpb.CheckTxnStatusResponse)
+	if ke := r.GetError(); ke != nil {
+		if nf := ke.GetTxnNotFound(); nf != nil {
+			return TxnStatus{}, txnNotFoundErr{nf}
+		}
+		if pm := ke.GetPrimaryMismatch(); pm != nil && pessimistic {
+			return TxnStatus{}, primaryMismatch{pm.GetLockInfo()}
+		}
+		return TxnStatus{}, fmt.Errorf("txnlock: CheckTxnStatus of txn %d: %w", txnID, tikverr.ExtractKeyErr(ke))
+	}
+	st := TxnStatus{action: r.Action, primaryLock: r.LockInfo}
+	if r.LockTtl != 0 {
+		st.ttl = r.LockTtl
+	} else {
+		st.commitTS = r.CommitVersion
+		if st.IsStatusDetermined() {
+			lr.saveResolved(txnID, st)
+		}
+	}
+	return st, nil
+}
+
+// sendToKey sends the request built by mk to key's region, relocating on
+// region errors.
+func (lr *LockResolver) sendToKey(bo *retry.Backoffer, key []byte, mk func() *tikvrpc.Request) (*tikvrpc.Response, error) {
+	ctx := bo.GetCtx()
+	for {
+		loc, err := lr.s.Cache().LocateKey(ctx, sender.PDBackoffer{Bo: bo}, key)
+		if err != nil {
+			return nil, err
+		}
+		resp, _, err := lr.s.Send(ctx, bo, mk(), loc.Region, readTimeoutShort)
+		if err != nil {
+			return nil, err
+		}
+		if re, _ := resp.GetRegionError(); re != nil {
+			if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if resp.Resp == nil {
+			return nil, tikverr.ErrBodyMissing
+		}
+		return resp, nil
+	}
+}
+
+// resolveLock commits or rolls back the lock's transaction in the lock's
+// region: only the lock's key for small transactions (lite), the whole region
+// otherwise (client-go resolveLock). The primary was resolved by
+// CheckTxnStatus already.
+func (lr *LockResolver) resolveLock(bo *retry.Backoffer, l *Lock, st TxnStatus, cleaned map[locate.RegionVerID]bool) error {
+	lite := l.TxnSize < resolveLiteThreshold
+	if lite && bytes.Equal(l.Key, l.Primary) {
+		return nil
+	}
+	ctx := bo.GetCtx()
+	for {
+		loc, err := lr.s.Cache().LocateKey(ctx, sender.PDBackoffer{Bo: bo}, l.Key)
+		if err != nil {
+			return err
+		}
+		if cleaned[loc.Region] {
+			return nil
+		}
+		req := &kvrpcpb.ResolveLockRequest{StartVersion: l.TxnID, CommitVersion: st.CommitTS(), IsTxnFile: l.IsTxnFile}
+		if lite {
+			req.Keys = [][]byte{l.Key}
+		}
+		resp, _, err := lr.s.Send(ctx, bo, tikvrpc.NewRequest(tikvrpc.CmdResolveLock, req), loc.Region, readTimeoutShort)
+		if err != nil {
+			return err
+		}
+		if re, _ := resp.GetRegionError(); re != nil {
+			if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
+				return err
+			}
+			continue
+		}
+		if ke := resp.Resp.(*kvrpcpb.ResolveLockResponse).GetError(); ke != nil {
+			return fmt.Errorf("txnlock: resolve lock %v: %w", l, tikverr.ExtractKeyErr(ke))
+		}
+		if !lite {
+			cleaned[loc.Region] = true
+		}
+		return nil
+	}
+}
+
+// resolvePessimisticLock rolls back a pessimistic lock whose transaction is
+// finished or gone (client-go resolvePessimisticLock).
+func (lr *LockResolver) resolvePessimisticLock(bo *retry.Backoffer, l *Lock) error {
+	if bytes.Equal(l.Key, l.Primary) {
+		return nil
+	}
+	forUpdateTS := l.LockForUpdateTS
+	if forUpdateTS == 0 {
+		forUpdateTS = math.MaxUint64
+	}
+	resp, err := lr.sendToKey(bo, l.Key, func() *tikvrpc.Request {
+		return tikvrpc.NewRequest(tikvrpc.CmdPessimisticRollback, &kvrpcpb.PessimisticRollbackRequest{
+			StartVersion: l.TxnID, ForUpdateTs: forUpdateTS, Keys: [][]byte{l.Key}})
+	})
+	if err != nil {
+		return err
+	}
+	if errs := resp.Resp.(*kvrpcpb.PessimisticRollbackResponse).GetErrors(); len(errs) > 0 {
+		return fmt.Errorf("txnlock: pessimistic rollback of %v: %w", l, tikverr.ExtractKeyErr(errs[0]))
+	}
+	return nil
+}
