@@ -33,8 +33,10 @@ type Spec struct {
 	Seed uint64
 	// Workload names the workload (default "counter"); see Workloads.
 	Workload string
-	// Faults is a preset (none, network, all, swarm) or a ';'-separated
-	// list of network faults applied at the start (default "none").
+	// Faults is a preset (none, network, all, swarm) or an explicit fault
+	// schedule (see ParseSchedule): network faults, and topology actions
+	// for cluster workloads, applied at the start or at given virtual
+	// times (default "none").
 	Faults string
 	// Duration is the simulated length of the safety phase (default 5s).
 	Duration time.Duration
@@ -49,7 +51,36 @@ type Spec struct {
 	MaxSteps uint64
 	// WallStall is the sim.Options.Stall watchdog (default one minute).
 	WallStall time.Duration
+	// LivenessBound is how long, in virtual time, the workload has to
+	// converge once every fault has healed (default DefaultLivenessBound).
+	// Not converging is a liveness failure (Result.Class "liveness").
+	LivenessBound time.Duration
+	// StopAtStep, when positive, ends the run once the scheduler has taken
+	// that many steps (stop-at-step debugging): the run stops as the task
+	// picked at step StopAtStep next blocks, the partial history is checked
+	// and the liveness phase does not run. Result.Stopped says whether the
+	// run was cut short.
+	StopAtStep uint64
+	// OnSetup, when set, receives Result.Setup as soon as the workload has
+	// derived its options and the nemesis its plan, before any client runs,
+	// so a driver can print every derived parameter before the run.
+	OnSetup func(setup string)
 }
+
+// DefaultLivenessBound is the default Spec.LivenessBound.
+const DefaultLivenessBound = 30 * time.Second
+
+// The failure classes of Result.Class.
+const (
+	// ClassSafety: a checker found a violation in the history.
+	ClassSafety = "safety"
+	// ClassLiveness: the workload did not converge within the liveness
+	// bound after every fault healed (the history itself was valid).
+	ClassLiveness = "liveness"
+	// ClassRun: the run itself failed (panic, deadlock, step or time
+	// budget, stall, bad spec) or the checker could not decide (Unknown).
+	ClassRun = "run"
+)
 
 // Result is the outcome of one run. Its JSON form is simrun's --json line.
 type Result struct {
@@ -68,15 +99,29 @@ type Result struct {
 	// Error is set when the run itself failed (panic, deadlock, budget,
 	// bad spec) rather than the history.
 	Error string `json:"error,omitempty"`
+	// Class is "" for a valid run, else the failure class: ClassSafety,
+	// ClassLiveness or ClassRun. A run with a safety violation is of class
+	// safety even if it also failed to converge.
+	Class string `json:"class,omitempty"`
+	// Liveness is the liveness phase's error: the workload did not
+	// converge within Spec.LivenessBound after the heal.
+	Liveness string `json:"liveness,omitempty"`
+	// Stopped is Spec.StopAtStep when the run was cut short there.
+	Stopped uint64 `json:"stopped_at_step,omitempty"`
 
 	// Setup describes the derived options and the fault plan.
 	Setup string `json:"setup"`
-	// Schedule lists the faults injected, with their virtual times.
-	Schedule []string         `json:"-"`
-	History  checkers.History `json:"-"`
-	Check    checkers.Result  `json:"-"`
-	Failure  *sim.Failure     `json:"-"`
-	Hash     uint64           `json:"-"`
+	// Schedule lists the faults injected, with their virtual times,
+	// including the heal that starts the liveness phase.
+	Schedule []string `json:"-"`
+	// FaultSchedule is the explicit schedule of the faults the nemesis
+	// applied in the safety phase (see ParseSchedule). Run with it as
+	// Spec.Faults and the same seed and options, it reproduces this run.
+	FaultSchedule Schedule         `json:"-"`
+	History       checkers.History `json:"-"`
+	Check         checkers.Result  `json:"-"`
+	Failure       *sim.Failure     `json:"-"`
+	Hash          uint64           `json:"-"`
 }
 
 // Workloads lists the workload names Run accepts.
@@ -118,10 +163,14 @@ func (s *Spec) Normalize() error {
 	if s.MaxSteps == 0 {
 		s.MaxSteps = 50_000_000
 	}
-	if s.Duration < 0 || s.Clients < 0 {
-		return fmt.Errorf("duration and clients must be positive")
+	if s.LivenessBound == 0 {
+		s.LivenessBound = DefaultLivenessBound
 	}
-	if _, err := newWorkload(s.Workload, s.Bug); err != nil {
+	if s.Duration < 0 || s.Clients < 0 || s.LivenessBound < 0 {
+		return fmt.Errorf("duration, clients and liveness bound must be positive")
+	}
+	wl, err := newWorkload(s.Workload, s.Bug)
+	if err != nil {
 		return err
 	}
 	if s.Bug != "" {
@@ -130,11 +179,20 @@ func (s *Spec) Normalize() error {
 		}
 	}
 	if !slices.Contains(Presets, s.Faults) {
-		if _, err := network.ParseList(s.Faults); err != nil {
-			return fmt.Errorf("faults: %q is neither a preset (%s) nor a fault list: %w", s.Faults, strings.Join(Presets, ", "), err)
+		sched, err := ParseSchedule(s.Faults)
+		if err != nil {
+			return fmt.Errorf("faults: %q is neither a preset (%s) nor a fault schedule: %w", s.Faults, strings.Join(Presets, ", "), err)
+		}
+		if sched.usesCluster() && !usesCluster(wl) {
+			return fmt.Errorf("faults: %q has cluster actions, but workload %s has no cluster", s.Faults, s.Workload)
 		}
 	}
 	return nil
+}
+
+func usesCluster(wl workloads.Workload) bool {
+	cw, ok := wl.(interface{ UsesCluster() bool })
+	return ok && cw.UsesCluster()
 }
 
 // Run executes the spec. It never panics: a failing run comes back as a
@@ -145,15 +203,30 @@ func Run(spec Spec) (res Result) {
 	defer func() { res.WallMS = stopWatch() }()
 	if err := spec.Normalize(); err != nil {
 		res.Error = err.Error()
+		res.Class = ClassRun
 		return res
 	}
 	res.Workload, res.Faults = spec.Workload, spec.Faults
 	wl, _ := newWorkload(spec.Workload, spec.Bug)
 
-	w := sim.New(spec.Seed, sim.Options{
+	var w *sim.World
+	stopped := false
+	trace := spec.Trace
+	if k := spec.StopAtStep; k > 0 {
+		trace = func(e sim.TraceEvent) {
+			if e.Kind == sim.KindPick && e.Step == k {
+				w.Stop()
+				stopped = true
+			}
+			if spec.Trace != nil && e.Step <= k {
+				spec.Trace(e)
+			}
+		}
+	}
+	w = sim.New(spec.Seed, sim.Options{
 		MaxSteps: spec.MaxSteps,
-		MaxTime:  spec.Duration + 5*time.Minute,
-		Trace:    spec.Trace,
+		MaxTime:  spec.Duration + spec.LivenessBound + 5*time.Minute,
+		Trace:    trace,
 		Stall:    spec.WallStall,
 	})
 	net := network.New(w, network.Config{})
@@ -176,7 +249,7 @@ func Run(spec Spec) (res Result) {
 		Undetermined: network.IsUndetermined,
 	}
 	var clu *cluster.Cluster
-	if cw, ok := wl.(interface{ UsesCluster() bool }); ok && cw.UsesCluster() {
+	if usesCluster(wl) {
 		clu = cluster.New(w, net, cluster.Config{Stores: 3, SplitKeys: [][]byte{[]byte("reg2")}})
 		servers = append(servers, cluster.PDNode)
 		for _, id := range clu.StoreIDs() {
@@ -206,6 +279,9 @@ func Run(spec Spec) (res Result) {
 			panic(err)
 		}
 		res.Setup = wl.Describe() + "; faults: " + nem.describe()
+		if spec.OnSetup != nil {
+			spec.OnSetup(res.Setup)
+		}
 		safety, cancel := w.WithDeadline(ctx, w.Now().Add(spec.Duration))
 		defer cancel()
 		g := rt.NewGroup(r)
@@ -219,7 +295,7 @@ func Run(spec Spec) (res Result) {
 		_ = stopNemesis.Wait(ctx)
 		// Liveness: heal everything, then the workload must converge.
 		nem.healAll()
-		live, cancelLive := w.WithDeadline(ctx, w.Now().Add(30*time.Second))
+		live, cancelLive := w.WithDeadline(ctx, w.Now().Add(spec.LivenessBound))
 		defer cancelLive()
 		liveness = wl.Final(live, env)
 		w.Stop()
@@ -228,6 +304,7 @@ func Run(spec Spec) (res Result) {
 	res.Steps, res.SimMS, res.Hash = w.Steps(), w.Elapsed().Milliseconds(), w.TraceHash()
 	res.TraceHash = fmt.Sprintf("%016x", res.Hash)
 	res.Schedule = nem.log
+	res.FaultSchedule = nem.schedule()
 	res.History = rec.History()
 	res.OpsOK, res.OpsFail, res.OpsInfo = rec.Counts()
 	if err != nil {
@@ -237,15 +314,30 @@ func Run(spec Spec) (res Result) {
 		}
 		res.Error = err.Error()
 		res.Anomalies = []string{"sim-" + kindOf(err)}
+		res.Class = ClassRun
 		return res
+	}
+	if stopped {
+		res.Stopped = spec.StopAtStep
+		liveness = nil // the liveness phase never ran
 	}
 	res.Check = wl.Check(res.History)
 	res.Anomalies = res.Check.Kinds()
+	if len(res.Anomalies) > 0 {
+		res.Class = ClassSafety
+	}
 	if liveness != nil {
+		res.Liveness = liveness.Error()
 		res.Anomalies = append(res.Anomalies, "liveness")
+		if res.Class == "" {
+			res.Class = ClassLiveness
+		}
 	}
 	if res.Check.Verdict == checkers.Unknown {
 		res.Anomalies = append(res.Anomalies, "unknown")
+		if res.Class == "" {
+			res.Class = ClassRun
+		}
 	}
 	res.Valid = len(res.Anomalies) == 0
 	if res.Anomalies == nil {
@@ -276,14 +368,17 @@ type nemesis struct {
 	nodes   []string // every node a partition may split
 	servers []string // nodes that may go down (network-level, non-cluster workloads)
 	kinds   []string
-	static  []network.Fault
-	rate    float64       // max drop/dup/reorder probability
-	every   time.Duration // mean time between nemesis actions
+	static  []fmt.Stringer // explicit entries applied at the start
+	timed   []Entry        // explicit entries applied at their times
+	rate    float64        // max drop/dup/reorder probability
+	every   time.Duration  // mean time between nemesis actions
 	down    map[string]bool
 	crashed map[uint64]bool
 	busy    map[uint64]bool
 	pdDown  bool
 	log     []string
+	applied Schedule // the safety phase's faults, as an explicit schedule
+	healing bool     // healAll has begun: stop recording applied
 }
 
 var (
@@ -335,22 +430,28 @@ func (n *nemesis) plan(spec string) error {
 		n.rate = 0.02 + 0.3*n.rng.Float64()
 		n.every = time.Duration(50+n.rng.IntN(950)) * time.Millisecond
 	default:
-		fs, err := network.ParseList(spec)
+		sched, err := ParseSchedule(spec)
 		if err != nil {
 			return err
 		}
-		n.static = fs
+		for _, e := range sched {
+			if e.Timed {
+				n.timed = append(n.timed, e)
+			} else {
+				n.static = append(n.static, e.Fault)
+			}
+		}
 	}
 	return nil
 }
 
 func (n *nemesis) describe() string {
-	if len(n.static) > 0 {
-		ss := make([]string, len(n.static))
-		for i, f := range n.static {
-			ss[i] = f.String()
+	if len(n.static)+len(n.timed) > 0 {
+		var sched Schedule
+		for _, f := range n.static {
+			sched = append(sched, Entry{Fault: f})
 		}
-		return strings.Join(ss, ";")
+		return Schedule(append(sched, n.timed...)).String()
 	}
 	if len(n.kinds) == 0 {
 		return "none"
@@ -360,7 +461,12 @@ func (n *nemesis) describe() string {
 
 // apply injects one fault or action and logs it. A topology action that does
 // not apply (a split at an existing boundary, ...) is logged as refused.
-func (n *nemesis) apply(a fmt.Stringer) {
+// timed says whether the nemesis slept for it (every entry but the explicit
+// ones applied at the start), which is how a replay must apply it.
+func (n *nemesis) apply(a fmt.Stringer, timed bool) {
+	if !n.healing {
+		n.applied = append(n.applied, Entry{At: n.w.Elapsed(), Timed: timed, Fault: a})
+	}
 	entry := fmt.Sprintf("%v %s", n.w.Elapsed(), a)
 	switch f := a.(type) {
 	case network.Fault:
@@ -378,7 +484,12 @@ func (n *nemesis) apply(a fmt.Stringer) {
 func (n *nemesis) run(ctx context.Context, done *sim.Event) {
 	defer done.Fire()
 	for _, f := range n.static {
-		n.apply(f)
+		n.track(f)
+		n.apply(f, false)
+	}
+	if len(n.timed) > 0 {
+		n.replay(ctx)
+		return
 	}
 	if len(n.kinds) == 0 {
 		return
@@ -388,9 +499,56 @@ func (n *nemesis) run(ctx context.Context, done *sim.Event) {
 		if n.w.Sleep(ctx, d) != nil {
 			return
 		}
-		n.apply(n.pick())
+		n.apply(n.pick(), true)
 	}
 }
+
+// replay applies the timed entries of an explicit schedule. It sleeps exactly
+// as the preset loop did when it chose them (one sleep per entry, then one
+// that the end of the safety phase cancels), so a schedule recorded from a
+// preset run replays with the same trace hash.
+func (n *nemesis) replay(ctx context.Context) {
+	for _, e := range n.timed {
+		if n.w.Sleep(ctx, max(0, e.At-n.w.Elapsed())) != nil {
+			return
+		}
+		n.track(e.Fault)
+		n.apply(e.Fault, true)
+	}
+	wait := time.Hour
+	if dl, ok := ctx.Deadline(); ok {
+		wait += dl.Sub(n.w.Now())
+	}
+	_ = n.w.Sleep(ctx, wait)
+}
+
+// track updates what is in force after an explicit entry, as pick does for
+// the faults it chooses, so that healAll undoes it.
+func (n *nemesis) track(f fmt.Stringer) {
+	switch f := f.(type) {
+	case network.Down:
+		n.down[f.Node] = true
+	case network.Up:
+		delete(n.down, f.Node)
+	case cluster.CrashAction:
+		n.crashed[f.Store] = true
+	case cluster.RestartAction:
+		delete(n.crashed, f.Store)
+	case cluster.BusyAction:
+		n.busy[f.Store] = f.Busy
+	case cluster.PDAction:
+		switch f.Op {
+		case "crash":
+			n.pdDown = true
+		case "restart":
+			n.pdDown = false
+		}
+	}
+}
+
+// schedule returns the faults applied in the safety phase as an explicit
+// schedule.
+func (n *nemesis) schedule() Schedule { return slices.Clone(n.applied) }
 
 func (n *nemesis) prob() float64 { return float64(int(n.rng.Float64()*n.rate*100)) / 100 }
 
@@ -507,26 +665,27 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 
 // healAll ends every fault: the start of the liveness phase.
 func (n *nemesis) healAll() {
+	n.healing = true
 	for _, node := range sortedKeys(n.down) {
-		n.apply(network.Up{Node: node})
+		n.apply(network.Up{Node: node}, false)
 	}
 	n.down = map[string]bool{}
 	for _, f := range []network.Fault{network.Heal{}, network.Drop{}, network.Dup{}, network.Reorder{}} {
-		n.apply(f)
+		n.apply(f, false)
 	}
 	if n.clu == nil {
 		return
 	}
 	for _, id := range sortedKeys(n.crashed) {
-		n.apply(cluster.RestartAction{Store: id})
+		n.apply(cluster.RestartAction{Store: id}, false)
 	}
 	for _, id := range sortedKeys(n.busy) {
 		if n.busy[id] {
-			n.apply(cluster.BusyAction{Store: id, Busy: false})
+			n.apply(cluster.BusyAction{Store: id, Busy: false}, false)
 		}
 	}
 	if n.pdDown {
-		n.apply(cluster.PDAction{Op: "restart"})
+		n.apply(cluster.PDAction{Op: "restart"}, false)
 	}
 	n.crashed, n.busy, n.pdDown = map[uint64]bool{}, map[uint64]bool{}, false
 }
