@@ -127,7 +127,7 @@ func TestWriteConflict(t *testing.T) {
 		if !errors.As(err, &wc) {
 			t.Fatalf("second writer: %v, want a write conflict", err)
 		}
-		if v, _ := e.cli.GetSnapshot(^uint64(0) >> 1).Get(e.ctx, k("x")); string(v) != "1" {
+		if v, _ := e.cli.GetSnapshot(^uint64(0)>>1).Get(e.ctx, k("x")); string(v) != "1" {
 			// MaxInt64 is not a real ts, use a fresh one.
 		}
 		ts, _ := e.cli.GetTimestamp(e.ctx)
