@@ -7,6 +7,7 @@ import (
 	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/client/rawkv"
 	"github.com/tikvsim/tikvsim/client/rt"
+	"github.com/tikvsim/tikvsim/client/txnkv"
 )
 
 // Env is what a workload gets from whoever runs it (the simulator's harness,
@@ -36,6 +37,9 @@ type Env struct {
 	// client process called name would create it; nil when the system
 	// under test is not a cluster.
 	RawKV func(name string) (*rawkv.Client, error)
+	// TxnKV returns a new transactional client of the cluster under test,
+	// likewise.
+	TxnKV func(name string) (*txnkv.Client, error)
 }
 
 // Workload is a client program with its own checker.

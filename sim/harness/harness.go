@@ -19,11 +19,13 @@ import (
 	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/client/rawkv"
 	"github.com/tikvsim/tikvsim/client/rt"
+	"github.com/tikvsim/tikvsim/client/txnkv"
 	"github.com/tikvsim/tikvsim/sim"
 	"github.com/tikvsim/tikvsim/sim/clock"
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
 	"github.com/tikvsim/tikvsim/workloads"
+	"github.com/tikvsim/tikvsim/workloads/bank"
 	"github.com/tikvsim/tikvsim/workloads/counter"
 	"github.com/tikvsim/tikvsim/workloads/register"
 )
@@ -125,7 +127,7 @@ type Result struct {
 }
 
 // Workloads lists the workload names Run accepts.
-func Workloads() []string { return []string{"counter", "register"} }
+func Workloads() []string { return []string{"bank", "counter", "register"} }
 
 // Bugs lists the injectable bugs by workload.
 var Bugs = map[string]string{
@@ -137,6 +139,8 @@ func newWorkload(name, bug string) (workloads.Workload, error) {
 	switch name {
 	case "counter":
 		return &counter.Workload{Buggy: bug == "counter-nodedup"}, nil
+	case "bank":
+		return &bank.Workload{}, nil
 	case "register":
 		return &register.Workload{InfoAsFail: bug == "register-info-as-fail"}, nil
 	}
@@ -254,6 +258,9 @@ func Run(spec Spec) (res Result) {
 		servers = append(servers, cluster.PDNode)
 		for _, id := range clu.StoreIDs() {
 			servers = append(servers, cluster.StoreNode(id))
+		}
+		env.TxnKV = func(name string) (*txnkv.Client, error) {
+			return txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(clu.NewTransport(name)), txnkv.WithPD(clu.NewPDClient(name)))
 		}
 		env.RawKV = func(name string) (*rawkv.Client, error) {
 			return rawkv.NewClient(rawkv.WithRuntime(r), rawkv.WithTransport(clu.NewTransport(name)),
