@@ -54,6 +54,8 @@ type MemDBIter struct {
 	full  bool   // the last walk stopped because arr was full
 	done  bool   // the walk reached the bound or the end of the tree
 	visit func(item) bool
+	// lastBuf holds a snapshot iterator's resume key.
+	lastBuf []byte
 }
 
 func (db *MemDB) newIter(lower, upper []byte, reverse, withFlags bool) *MemDBIter {
@@ -154,6 +156,10 @@ func (it *MemDBIter) fill() {
 	}
 	if !it.full {
 		it.done = true
+	} else if it.snap {
+		// Resume from a private copy: a rollback may reuse the key's bytes.
+		it.lastBuf = append(it.lastBuf[:0], it.last...)
+		it.last = it.lastBuf
 	}
 }
 

@@ -36,6 +36,7 @@ func IsTombstone(val []byte) bool { return len(val) == 0 }
 type entry struct {
 	key   []byte
 	vref  int32 // index in MemDB.vlog of the current value; -1 for none
+	seq   int32 // creation number, for reclaiming keys on rollback
 	flags kv.KeyFlags
 	gone  bool // removed from the tree by a rollback or Reset
 }
@@ -61,8 +62,10 @@ type vrec struct {
 // every value written after it back. Compare with client-go
 // arena.MemDBCheckpoint.
 type Checkpoint struct {
-	vlog     int
-	blk, off int
+	vlog       int
+	blk, off   int // value arena position
+	kblk, koff int // key arena position
+	entries    int // entries created so far
 }
 
 // KeyHandle identifies a buffered key for as long as the key stays in the
@@ -84,12 +87,15 @@ var ErrSnapshotStale = fmt.Errorf("unionstore: memdb snapshot is stale")
 type MemDB struct {
 	mu sync.RWMutex
 
-	tree   *btree.BTreeG[item]
-	vlog   []vrec
-	vals   arena // value bytes; truncated on rollback
-	keys   arena // key bytes; only reset
-	slab   []entry
-	stages []Checkpoint
+	tree *btree.BTreeG[item]
+	vlog []vrec
+	vals arena // value bytes; truncated on rollback
+	keys arena // key bytes; only reset
+	slab []entry
+	// entries counts entries created since the last Reset; entry.seq is
+	// the count when the entry was created.
+	entries int
+	stages  []Checkpoint
 	// floor is the lowest vlog index that may be overwritten in place: no
 	// stage or checkpoint handed out can need a value at or above it.
 	floor int
@@ -150,7 +156,8 @@ func (db *MemDB) newEntry(key []byte) *entry {
 	} else {
 		k = []byte{}
 	}
-	db.slab = append(db.slab, entry{key: k, vref: -1})
+	db.slab = append(db.slab, entry{key: k, vref: -1, seq: int32(db.entries)})
+	db.entries++
 	e := &db.slab[len(db.slab)-1]
 	db.tree.ReplaceOrInsert(item{key: k, e: e})
 	db.len++
@@ -311,12 +318,14 @@ func (db *MemDB) setValue(e *entry, value []byte) {
 // checkpoint returns the current position; the caller holds mu.
 func (db *MemDB) checkpoint() Checkpoint {
 	blk, off := db.vals.pos()
-	return Checkpoint{vlog: len(db.vlog), blk: blk, off: off}
+	kblk, koff := db.keys.pos()
+	return Checkpoint{vlog: len(db.vlog), blk: blk, off: off, kblk: kblk, koff: koff, entries: db.entries}
 }
 
 // revert rolls values back to cp; the caller holds mu.
 func (db *MemDB) revert(cp Checkpoint) {
 	invariants.Assert(cp.vlog <= len(db.vlog), "revert to %d beyond log end %d", cp.vlog, len(db.vlog))
+	newGone := 0 // entries created after cp and removed here
 	for i := len(db.vlog) - 1; i >= cp.vlog; i-- {
 		r := db.vlog[i]
 		e := r.e
@@ -335,6 +344,16 @@ func (db *MemDB) revert(cp Checkpoint) {
 		e.gone = true
 		db.len--
 		db.size -= len(e.key)
+		if int(e.seq) >= cp.entries {
+			newGone++
+		}
+	}
+	if newGone == db.entries-cp.entries {
+		// No key allocated after cp survives: reclaim their bytes. Entries
+		// with persistent flags, or flags-only entries made after cp, keep
+		// the key arena as it is.
+		db.keys.truncate(cp.kblk, cp.koff)
+		db.entries = cp.entries
 	}
 	clear(db.vlog[cp.vlog:])
 	db.vlog = db.vlog[:cp.vlog]
@@ -490,6 +509,7 @@ func (db *MemDB) Reset() {
 	db.vals.reset()
 	db.keys.reset()
 	db.slab = nil
+	db.entries = 0
 	db.stages = db.stages[:0]
 	db.floor = 0
 	db.dirty = false
