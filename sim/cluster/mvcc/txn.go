@@ -24,6 +24,8 @@ type mvccTxn struct {
 	released []released
 	// locksFor1PC are the locks a 1PC prewrite would write.
 	locksFor1PC []onePCLock
+	// acquired lists locks newly taken by this command.
+	acquired []acquiredLock
 }
 
 type onePCLock struct {
@@ -44,6 +46,18 @@ func (t *mvccTxn) putLock(enc []byte, l *Lock) {
 		l.InMemory = false
 	}
 	t.mods = append(t.mods, modify{cf: CFLock, key: enc, lock: l})
+	if old := t.s.getLock(enc); old == nil || old.StartTS != l.StartTS {
+		// A newly acquired lock (new_acquired_locks): waiters on the key
+		// learn the new holder when the command applies.
+		raw, ok := DecodeKey(enc)
+		invariants.Assert(ok, "undecodable key %x", enc)
+		t.acquired = append(t.acquired, acquiredLock{raw: raw, lock: l})
+	}
+}
+
+type acquiredLock struct {
+	raw  []byte
+	lock *Lock
 }
 
 // unlockKey removes a lock and records its release (txn.unlock_key).
@@ -74,6 +88,7 @@ func (t *mvccTxn) clear() {
 	t.mods = nil
 	t.released = nil
 	t.locksFor1PC = nil
+	t.acquired = nil
 }
 
 // commit applies the buffer and queues wake-ups for released locks.
@@ -82,7 +97,12 @@ func (t *mvccTxn) commit() {
 	for _, r := range t.released {
 		t.e.wakeUpKey(r.raw, r.startTS, r.commitTS)
 	}
-	t.mods, t.released = nil, nil
+	for _, a := range t.acquired {
+		if cur := t.s.getLock(EncodeKey(a.raw)); cur != nil && cur.StartTS == a.lock.StartTS {
+			t.e.updateLockWait(a.raw, cur)
+		}
+	}
+	t.mods, t.released, t.acquired = nil, nil, nil
 }
 
 // commitRecord is TxnCommitRecord (src/storage/mvcc/reader/reader.rs).

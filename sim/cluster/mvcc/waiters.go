@@ -240,3 +240,28 @@ func (e *Engine) NotifyDelayed(key []byte, id uint64) {
 		delete(e.waiters.keys, string(key))
 	}
 }
+
+// updateLockWait is LockWaitQueues::update_lock_wait plus the waiter
+// manager's handle_update_wait_for: when a key gets a new holder, every
+// waiter on it records the new lock (reported on timeout); resumable
+// waiters (not is_first_lock) also move their wait-for edge to the new
+// holder and are re-checked for deadlock, a deadlock cancelling them through
+// Ready. Legacy waiters keep their old detector edge, as in TiKV.
+func (e *Engine) updateLockWait(raw []byte, l *Lock) {
+	q := e.waiters.queue(string(raw))
+	for _, w := range q {
+		invariants.Assert(l.StartTS != 0, "new holder with start_ts 0 on %x", raw)
+		w.lock = l.lockInfo(raw)
+		w.holders = []uint64{l.StartTS}
+		if !w.resumable || !w.edge {
+			continue
+		}
+		e.det.remove(e.detID, w.token)
+		if dl := e.det.detect(w.req.GetStartVersion(), l.StartTS, raw, w.req.GetContext().GetResourceGroupTag()); dl != nil {
+			e.removeWaiter(w)
+			e.ready = append(e.ready, readyItem{Wakeup: Wakeup{Token: w.token, Resp: e.failedResp(w, &kvrpcpb.KeyError{Deadlock: dl})}})
+			continue
+		}
+		e.det.add(e.detID, w.token, w.req.GetStartVersion(), w.holders, raw, w.req.GetContext().GetResourceGroupTag())
+	}
+}
