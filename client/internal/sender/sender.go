@@ -116,6 +116,7 @@ func (b PDBackoffer) Backoff(_ context.Context, err error) error {
 // Send sends req to region, retrying what the sender can retry by itself.
 // See the package doc for what the result means.
 func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Request, region locate.RegionVerID, timeout time.Duration) (*tikvrpc.Response, *locate.RPCContext, error) {
+	notReady := 0 // DataIsNotReady answers so far
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -150,7 +151,7 @@ func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Req
 		if regionErr == nil {
 			return resp, rpc, nil
 		}
-		retryNow, err := s.onRegionError(ctx, bo, rpc, req, regionErr)
+		retryNow, err := s.onRegionError(ctx, bo, rpc, req, regionErr, &notReady)
 		if err != nil {
 			return nil, rpc, err
 		}
@@ -180,7 +181,13 @@ func (s *Sender) onSendFail(ctx context.Context, bo *retry.Backoffer, rpc *locat
 
 // onRegionError reports whether to resend at once (after any backoff it did),
 // mirroring client-go onRegionError for leader routing.
-func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *locate.RPCContext, req *tikvrpc.Request, e *errorpb.Error) (bool, error) {
+//
+// notReady counts the DataIsNotReady answers of this Send: client-go
+// retries them at once without backoff because its replica selector then
+// reads from the leader; with leader-only routing the retry goes to the same
+// peer, so from the second answer on the sender backs off (BoMaxDataNotReady)
+// instead of spinning.
+func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *locate.RPCContext, req *tikvrpc.Request, e *errorpb.Error, notReady *int) (bool, error) {
 	why := func(what string) error { return fmt.Errorf("%s (%v)", what, rpc) }
 	switch {
 	case e.GetUndeterminedResult() != nil:
@@ -196,6 +203,7 @@ func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *lo
 	case e.GetDiskFull() != nil:
 		return true, bo.Backoff(retry.BoTiKVDiskFull, why("tikv disk full"))
 	case e.GetRecoveryInProgress() != nil:
+		s.cache.InvalidateCachedRegion(rpc.Region)
 		return false, bo.Backoff(retry.BoRegionRecoveryInProgress, why("region recovery in progress"))
 	case e.GetIsWitness() != nil:
 		s.cache.InvalidateCachedRegionWithReason(rpc.Region, locate.Other)
@@ -241,6 +249,10 @@ func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *lo
 	case e.GetProposalInMergingMode() != nil:
 		return true, bo.Backoff(retry.BoRegionScheduling, why("region is merging"))
 	case e.GetDataIsNotReady() != nil:
+		*notReady++
+		if *notReady == 1 {
+			return true, nil
+		}
 		return true, bo.Backoff(retry.BoMaxDataNotReady, why("data is not ready"))
 	case e.GetMismatchPeerId() != nil:
 		s.cache.InvalidateCachedRegion(rpc.Region)
