@@ -25,6 +25,7 @@ import (
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
 	"github.com/tikvsim/tikvsim/workloads"
+	"github.com/tikvsim/tikvsim/workloads/appendlist"
 	"github.com/tikvsim/tikvsim/workloads/bank"
 	"github.com/tikvsim/tikvsim/workloads/counter"
 	"github.com/tikvsim/tikvsim/workloads/register"
@@ -127,7 +128,7 @@ type Result struct {
 }
 
 // Workloads lists the workload names Run accepts.
-func Workloads() []string { return []string{"bank", "counter", "register"} }
+func Workloads() []string { return []string{"append", "bank", "counter", "register"} }
 
 // Bugs lists the injectable bugs by workload.
 var Bugs = map[string]string{
@@ -139,6 +140,8 @@ func newWorkload(name, bug string) (workloads.Workload, error) {
 	switch name {
 	case "counter":
 		return &counter.Workload{Buggy: bug == "counter-nodedup"}, nil
+	case "append":
+		return &appendlist.Workload{}, nil
 	case "bank":
 		return &bank.Workload{}, nil
 	case "register":
