@@ -26,6 +26,7 @@ func (t *mvccTxn) commitKey(raw []byte, commitTS uint64) *kvrpcpb.KeyError {
 		}
 		return errTxnLockNotFound(t.startTS, commitTS, raw)
 	}
+	invariants.Assert(l.StartTS == t.startTS && commitTS != 0, "commit of lock %d by txn %d at %d", l.StartTS, t.startTS, commitTS)
 	if commitTS < l.MinCommitTS {
 		return errCommitTSExpired(t.startTS, commitTS, raw, l.MinCommitTS)
 	}
@@ -36,6 +37,7 @@ func (t *mvccTxn) commitKey(raw []byte, commitTS uint64) *kvrpcpb.KeyError {
 		return nil
 	}
 	wt := map[LockType]WriteType{LockPut: WritePut, LockDelete: WriteDelete, LockLock: WriteLock}[l.Type]
+	invariants.Assert(l.Type != LockPessimistic, "committing a pessimistic lock as %v", wt)
 	w := &Write{Type: wt, StartTS: t.startTS, ShortValue: l.ShortValue, HasValue: l.HasValue}
 	if containsTS(l.RollbackTS, commitTS) {
 		w.HasOverlappedRollback = true
@@ -108,6 +110,8 @@ func (t *mvccTxn) checkTxnStatusMissingLock(raw []byte, mismatch *Lock, action m
 	if resolvingPessimistic {
 		return txnStatus{action: kvrpcpb.Action_LockNotExistDoNothing, rolled: true}
 	}
+	invariants.Assert(rec.kind == recNone, "rolling back txn %d that has a record", t.startTS)
+	invariants.Assert(mismatch == nil || mismatch.StartTS != t.startTS, "mismatching lock is our own")
 	if action == mlRollback {
 		t.collapsePrevRollback(enc, t.startTS)
 	}
@@ -274,6 +278,7 @@ func (e *Engine) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Che
 // checkTxnStatusLockExists is check_txn_status_lock_exists.
 func (t *mvccTxn) checkTxnStatusLockExists(raw []byte, l *Lock, req *kvrpcpb.CheckTxnStatusRequest) (txnStatus, *kvrpcpb.KeyError) {
 	enc := EncodeKey(raw)
+	invariants.Assert(l.StartTS == t.startTS, "check_txn_status on lock %d for txn %d", l.StartTS, t.startTS)
 	currentTS, callerTS := req.GetCurrentTs(), req.GetCallerStartTs()
 	resolvingPess := req.GetResolvingPessimisticLock()
 	if req.GetVerifyIsPrimary() && !bytes.Equal(raw, l.Primary) {
@@ -323,6 +328,7 @@ func (t *mvccTxn) checkTxnStatusLockExists(raw []byte, l *Lock, req *kvrpcpb.Che
 		if l.MinCommitTS < currentTS {
 			l.MinCommitTS = currentTS
 		}
+		invariants.Assert(l.MinCommitTS > callerTS, "pushed min_commit_ts %d not above caller %d", l.MinCommitTS, callerTS)
 		t.putLock(enc, l)
 	}
 	pushed := (callerTS != 0 && l.MinCommitTS > callerTS) || callerTS == maxTS
@@ -403,6 +409,7 @@ func (e *Engine) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *k
 		}
 		return resp
 	}
+	invariants.Assert(len(locks) == len(req.GetKeys()), "%d locks for %d keys", len(locks), len(req.GetKeys()))
 	t.commit()
 	resp.Locks = locks
 	return resp
@@ -480,7 +487,8 @@ func (e *Engine) ResolveLockInRange(req *kvrpcpb.ResolveLockRequest, start, end 
 	})
 	t := e.newTxn(0)
 	for _, x := range targets {
-		cts := status[x.l.StartTS]
+		cts, ok := status[x.l.StartTS]
+		invariants.Assert(ok, "resolving lock %d of an unlisted txn", x.l.StartTS)
 		t.startTS = x.l.StartTS
 		switch {
 		case cts == 0:

@@ -26,11 +26,15 @@ func (e *Engine) GC(safePoint uint64) GCStats {
 	var dels []modify
 	var curKey []byte
 	keptData := false // a Put/Delete at or below the safe point was seen for curKey
+	prevTS := uint64(maxTS)
 	e.st.write.Ascend(func(it kvItem) bool {
 		uk, cts := splitTS(it.key)
 		if !bytes.Equal(uk, curKey) {
-			curKey, keptData = uk, false
+			invariants.Assert(curKey == nil || bytes.Compare(uk, curKey) > 0, "write CF out of order at %x", uk)
+			curKey, keptData, prevTS = uk, false, maxTS
 		}
+		invariants.Assert(cts < prevTS || (cts == maxTS && prevTS == maxTS), "versions of %x not newest first", uk)
+		prevTS = cts
 		if cts > safePoint {
 			return true
 		}

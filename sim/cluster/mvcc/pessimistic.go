@@ -102,6 +102,7 @@ func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mut
 		return res, nil, nil
 	}
 	lockFUT := forUpdateTS
+	invariants.Assert(t.s.getLock(enc) == nil, "acquiring %x over a lock", raw)
 	if cts, w := t.s.seekWrite(enc, maxTS); w != nil {
 		if cts > forUpdateTS {
 			if !allowConflict {
@@ -251,6 +252,7 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 		}
 		return e.startWait(req, m.GetKey(), blk.holders, kerr, failLocked)
 	}
+	invariants.Assert(len(results) == len(req.GetMutations()), "%d results for %d mutations", len(results), len(req.GetMutations()))
 	t.commit()
 	for _, r := range results {
 		if force {

@@ -170,6 +170,7 @@ func (t *mvccTxn) prewriteKey(p *txnProps, pm *pmut, secondaries [][]byte, async
 			return 0, perr
 		}
 	}
+	invariants.Assert(!pm.shouldNotWrite || !pm.hasValue, "CheckNotExists with a value")
 	if pm.shouldNotWrite {
 		e.updateMaxTS(p.startTS)
 		if p.kind != kind2PC {
@@ -235,6 +236,7 @@ func (pm *pmut) checkLock(p *txnProps, l *Lock, expected uint64, hasExpected boo
 		}
 		return 0, 0, &prewriteErr{kerr: &kvrpcpb.KeyError{Locked: info}, class: clsLocked}
 	}
+	invariants.Assert(l.StartTS == p.startTS, "own-lock path for lock %d of txn %d", l.StartTS, p.startTS)
 	if l.Type == LockPessimistic {
 		if !p.pessimistic() {
 			return 0, 0, &prewriteErr{kerr: errAbort("LockTypeNotMatch { start_ts: %d, key: %X, pessimistic: true }", p.startTS, pm.raw)}
@@ -276,6 +278,7 @@ func (t *mvccTxn) checkForNewerVersion(p *txnProps, pm *pmut) (*Write, uint64, *
 		if w == nil {
 			return nil, 0, nil
 		}
+		invariants.Assert(cts <= seek, "seek_write returned %d above %d", cts, seek)
 		if cts == p.startTS && (w.Type == WriteRollback || w.HasOverlappedRollback) {
 			return nil, 0, &prewriteErr{kerr: errWriteConflict(p.startTS, w.StartTS, cts, pm.raw, p.primary, kvrpcpb.WriteConflict_SelfRolledBack), class: clsWriteConflict}
 		}

@@ -193,6 +193,7 @@ func (e *Engine) wakeUpKey(raw []byte, startTS, commitTS uint64) {
 	invariants.Assert(ks != nil, "waiters without key state on %x", raw)
 	ks.lastStartTS, ks.lastCommitTS = startTS, commitTS
 	head := q[0]
+	invariants.Assert(head.key == key, "queue of %x holds a waiter on %x", raw, head.key)
 	e.removeWaiter(head)
 	if head.resumable {
 		e.ready = append(e.ready, readyItem{Wakeup: Wakeup{Token: head.token, Retry: true}})
@@ -226,6 +227,7 @@ func (e *Engine) NotifyDelayed(key []byte, id uint64) {
 	}
 	ks.notifyID = 0
 	for _, w := range e.waiters.queue(string(key)) {
+		invariants.Assert(w.key == string(key), "queue of %x holds a waiter on %x", key, w.key)
 		if w.legacyIndex >= ks.legacyIndex {
 			break
 		}
