@@ -501,3 +501,18 @@ func expect(t *testing.T, e *env, key, want []byte) {
 		t.Fatalf("Get(%q) = %q, %v; want %q", key, v, err, want)
 	}
 }
+
+// ReverseScan from the end of the key space with a cold region cache: the
+// cache cannot load "the region ending at +inf" by key, so the client loads
+// the key space's regions first.
+func TestReverseScanFromEndColdCache(t *testing.T) {
+	run(t, 43, func(e *env) {
+		other, err := rawkv.NewClient(rawkv.WithRuntime(clock.New(e.w)), rawkv.WithTransport(e.c.NewTransport("w")), rawkv.WithPD(e.c.NewPDClient("w")))
+		must(t, err)
+		must(t, other.BatchPut(e.ctx, [][]byte{k("a"), k("x"), k("y")}, [][]byte{k("1"), k("2"), k("3")}))
+		ks, _, err := e.cli.ReverseScan(e.ctx, nil, nil, 2)
+		if err != nil || len(ks) != 2 || string(ks[0]) != "y" {
+			t.Fatalf("ReverseScan from the end, cold cache = %q, %v", ks, err)
+		}
+	})
+}
