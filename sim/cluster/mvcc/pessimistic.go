@@ -261,8 +261,16 @@ func (e *Engine) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.
 				kr.Type = kvrpcpb.PessimisticLockKeyResultType_LockResultLockedWithConflict
 				kr.LockedWithConflictTs = r.conflictTS
 			}
-			if r.checkedValue && (req.GetReturnValues() || req.GetCheckExistence() || r.conflictTS != 0) {
-				kr.Value = append([]byte(nil), r.value...)
+			// PessimisticLockKeyResult::new_success + into_pb: a value (and
+			// existence) with return_values or a conflict, existence alone
+			// with check_existence.
+			switch {
+			case r.conflictTS != 0 || req.GetReturnValues():
+				if r.exists {
+					kr.Value = append([]byte{}, r.value...)
+				}
+				kr.Existence = r.exists
+			case req.GetCheckExistence():
 				kr.Existence = r.exists
 			}
 			resp.Results = append(resp.Results, kr)
