@@ -2,6 +2,7 @@ package unionstore
 
 import (
 	"bytes"
+	"errors"
 
 	"github.com/tikvsim/tikvsim/client/kv"
 	"github.com/tikvsim/tikvsim/internal/invariants"
@@ -206,9 +207,16 @@ func (it *MemDBIter) HasValue() bool {
 // Handle returns the current key's handle.
 func (it *MemDBIter) Handle() KeyHandle { return KeyHandle{it.arr[it.pos].e} }
 
-// Next moves to the next key. It never fails.
+// ErrIterFinished is returned by Next on an iterator that is no longer Valid.
+var ErrIterFinished = errors.New("unionstore: iterator is finished")
+
+// Next moves to the next key. It fails only when called on an iterator that
+// is not Valid.
 func (it *MemDBIter) Next() error {
 	it.check()
+	if it.pos >= it.n {
+		return ErrIterFinished
+	}
 	it.pos++
 	if it.pos >= it.n {
 		if it.done {
