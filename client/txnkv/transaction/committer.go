@@ -118,6 +118,10 @@ func (c *committer) execute(ctx context.Context) error {
 		c.cleanupAsync()
 		return err
 	}
+	// Keep the primary lock alive until the commit decides (client-go starts
+	// the TTL manager once the primary is prewritten).
+	ttl := c.startTTLManager()
+	defer ttl.close()
 	commitTS, err := c.store.Oracle.GetTimestamp(ctx)
 	if err != nil {
 		c.cleanupAsync()

@@ -1,0 +1,60 @@
+package transaction
+
+import (
+	"context"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvsim/tikvsim/client/rt"
+	"github.com/tikvsim/tikvsim/client/tikvrpc"
+)
+
+// managedLockTTL is the TTL the TTL manager keeps extending the primary lock
+// by while the commit is in progress (client-go ManagedLockTTL, 20s).
+const managedLockTTL = 20 * time.Second
+
+// ttlManager keeps the primary lock alive while a commit runs long (client-go
+// 2pc.go ttlManager/keepAlive): every half TTL it sends TxnHeartBeat with a
+// TTL of the time spent so far plus managedLockTTL, so other transactions
+// do not roll back a transaction that is still committing.
+type ttlManager struct {
+	stop rt.Event
+}
+
+// startTTLManager starts the heartbeat task; stop it with ttlManager.close.
+func (c *committer) startTTLManager() *ttlManager {
+	m := &ttlManager{stop: c.store.RT.NewEvent()}
+	c.store.RT.Go("ttl-manager", func() { c.keepAlive(m) })
+	return m
+}
+
+func (m *ttlManager) close() { m.stop.Fire() }
+
+func (c *committer) keepAlive(m *ttlManager) {
+	r := c.store.RT
+	interval := time.Duration(defaultLockTTL/2) * time.Millisecond
+	for {
+		ctx, cancel := rt.WithTimeout(r, context.Background(), interval)
+		err := m.stop.Wait(ctx)
+		cancel()
+		if err == nil {
+			return // stopped
+		}
+		ttl := uint64((rt.Since(r, c.startTime) + managedLockTTL).Milliseconds())
+		bo := c.backoffer(context.Background(), 2000)
+		req := &kvrpcpb.TxnHeartBeatRequest{PrimaryLock: c.primary, StartVersion: c.startTS, AdviseLockTtl: ttl}
+		loc, err := c.store.Sender.Cache().LocateKey(bo.GetCtx(), nil, c.primary)
+		if err != nil {
+			continue
+		}
+		resp, _, err := c.store.Sender.Send(bo.GetCtx(), bo, tikvrpc.NewRequest(tikvrpc.CmdTxnHeartBeat, req), loc.Region, interval)
+		if err != nil {
+			continue
+		}
+		if r, ok := resp.Resp.(*kvrpcpb.TxnHeartBeatResponse); ok && r.GetError() != nil {
+			return // the lock is gone: committed or rolled back
+		}
+		interval = managedLockTTL / 2
+	}
+}
