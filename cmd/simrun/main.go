@@ -445,36 +445,18 @@ func perSeed(path string, seed uint64, many bool) string {
 const maxAnomalies = 5
 
 // replayCommand is the command line that reruns seed with o's options.
-func replayCommand(seed uint64, o *options) string {
-	return commandLine("", seed, o.workload, o.faults, o.duration, o.clients, o.bug, o.maxSteps, o.livenessBound)
-}
+func replayCommand(seed uint64, o *options) string { return commandLine("", seed, o) }
 
-// commandLine renders a simrun command line (sub is "" or a subcommand).
-func commandLine(sub string, seed uint64, workload, faults string, duration time.Duration, clients int, bug string, maxSteps uint64, liveness time.Duration) string {
-	parts := []string{"go run ./cmd/simrun"}
+// commandLine renders the simrun command line (sub is "" or a subcommand)
+// that runs seed with o's options.
+func commandLine(sub string, seed uint64, o *options) string {
+	spec := harness.Spec{Seed: seed, Workload: o.workload, Faults: o.faults, Duration: o.duration,
+		Clients: o.clients, Bug: o.bug, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound}
+	cmd := "go run ./cmd/simrun "
 	if sub != "" {
-		parts = append(parts, sub)
+		cmd += sub + " "
 	}
-	parts = append(parts, "--seed", strconv.FormatUint(seed, 10),
-		"--workload", workload, "--faults", shellQuote(faults),
-		"--duration", duration.String(), "--clients", strconv.Itoa(clients))
-	if bug != "" {
-		parts = append(parts, "--bug", bug)
-	}
-	if maxSteps != 0 {
-		parts = append(parts, "--max-steps", strconv.FormatUint(maxSteps, 10))
-	}
-	if liveness != 0 && liveness != harness.DefaultLivenessBound {
-		parts = append(parts, "--liveness-bound", liveness.String())
-	}
-	return strings.Join(parts, " ")
-}
-
-func shellQuote(s string) string {
-	if strings.ContainsAny(s, " ;|()<>&$'\"") {
-		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-	}
-	return s
+	return cmd + spec.Flags()
 }
 
 // parseSeeds reads "A-B" ranges and comma lists of them.

@@ -103,7 +103,7 @@ func porcupineNote(r harness.Result) string {
 
 // shrinkCommand is the command that shrinks a failing seed.
 func shrinkCommand(seed uint64, o *options) string {
-	return commandLine("shrink", seed, o.workload, o.faults, o.duration, o.clients, o.bug, o.maxSteps, o.livenessBound)
+	return commandLine("shrink", seed, o)
 }
 
 // sweepTable ends a human sweep: the totals, then the failing seeds by class.

@@ -1,4 +1,4 @@
-package harness
+package harness_test
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tikvsim/tikvsim/sim/harness"
 	"github.com/tikvsim/tikvsim/sim/simtest"
 )
 
@@ -23,7 +24,14 @@ func determinismSeeds() int {
 }
 
 func runHash(seed uint64) uint64 {
-	return Run(Spec{Seed: seed, Faults: "swarm", Duration: time.Second}).Hash
+	return harness.Run(harness.Spec{Seed: seed, Faults: "swarm", Duration: time.Second}).Hash
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv(hashChildEnv) != "" {
+		os.Exit(printHashes())
+	}
+	os.Exit(m.Run())
 }
 
 // printHashes is the child process: one line per seed, "seed hash".

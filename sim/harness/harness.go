@@ -70,6 +70,9 @@ type Spec struct {
 	OnSetup func(setup string)
 }
 
+// defaultMaxSteps is the default Spec.MaxSteps.
+const defaultMaxSteps = 50_000_000
+
 // DefaultLivenessBound is the default Spec.LivenessBound.
 const DefaultLivenessBound = 30 * time.Second
 
@@ -168,7 +171,7 @@ func (s *Spec) Normalize() error {
 		s.Clients = 3
 	}
 	if s.MaxSteps == 0 {
-		s.MaxSteps = 50_000_000
+		s.MaxSteps = defaultMaxSteps
 	}
 	if s.LivenessBound == 0 {
 		s.LivenessBound = DefaultLivenessBound

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -61,13 +60,6 @@ func TestBadSpecs(t *testing.T) {
 			t.Errorf("%+v accepted: %+v", s, res)
 		}
 	}
-}
-
-func TestMain(m *testing.M) {
-	if os.Getenv(hashChildEnv) != "" {
-		os.Exit(printHashes())
-	}
-	os.Exit(m.Run())
 }
 
 // TestRegisterLinearizableUnderFaults runs the raw KV client end to end

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,4 +108,34 @@ func parseFault(s string) (fmt.Stringer, error) {
 		return a, nil
 	}
 	return nil, fmt.Errorf("%v (nor a cluster action: %v)", nerr, cerr)
+}
+
+// Flags returns the simrun flags that run s (the replay command is "go run
+// ./cmd/simrun " followed by them): every field simrun has a flag for, with
+// defaults left out except for the seed, workload, faults, duration and
+// clients. Trace, StopAtStep, OnSetup and WallStall have no flag and are
+// left out.
+func (s Spec) Flags() string {
+	n := s
+	_ = n.Normalize() // fill defaults; a bad spec still prints what it has
+	parts := []string{"--seed", strconv.FormatUint(n.Seed, 10), "--workload", n.Workload,
+		"--faults", shellQuote(n.Faults), "--duration", n.Duration.String(), "--clients", strconv.Itoa(n.Clients)}
+	if n.Bug != "" {
+		parts = append(parts, "--bug", n.Bug)
+	}
+	if n.MaxSteps != defaultMaxSteps {
+		parts = append(parts, "--max-steps", strconv.FormatUint(n.MaxSteps, 10))
+	}
+	if n.LivenessBound != DefaultLivenessBound {
+		parts = append(parts, "--liveness-bound", n.LivenessBound.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it holds special characters.
+func shellQuote(s string) string {
+	if strings.ContainsAny(s, " ;|()<>&$'\"*?[]#~") {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
 }
