@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -286,6 +287,11 @@ func TestBackoffBudgetExhausted(t *testing.T) {
 		if !errors.As(err, &be) || !errors.Is(err, tikverr.ErrTiKVStaleCommand) {
 			t.Fatalf("err %v, want a budget error for stale commands", err)
 		}
+		// The backoff errors name the RPC context (client-go
+		// TestBackoffErrWithRPCContext).
+		if !strings.Contains(err.Error(), "stale command") || !strings.Contains(err.Error(), "addr store") {
+			t.Errorf("budget error does not name the RPC context: %v", err)
+		}
 	})
 }
 
@@ -450,5 +456,70 @@ func TestTopologyChangesThroughSender(t *testing.T) {
 			t.Fatalf("PD down, cache warm: %v", err)
 		}
 		e.c.RestartPD()
+	})
+}
+
+// TestPartitionsAndPD covers the network faults: a read to a store cut off
+// from the client is retried (BoTiKVRPC, with the region reloaded) until the
+// partition heals; a write whose request got through but whose response was
+// lost is undetermined and not resent; with PD down a warm cache still
+// routes, a cold one fails within the budget.
+func TestPartitionsAndPD(t *testing.T) {
+	run(t, 7, func(e *env) {
+		_, leader := e.c.Region([]byte("a"))
+		store := cluster.StoreNode(leader)
+		_ = (network.Isolate{Node: store}).Apply(e.net)
+		e.w.AfterFunc(3*time.Second, func() { _ = (network.Heal{}).Apply(e.net) })
+		bo := e.bo()
+		var err error
+		for range 20 { // the caller's relocation loop
+			loc := e.locate(t, "a")
+			var resp *tikvrpc.Response
+			resp, _, err = e.s.Send(e.ctx, bo, rawGet("a"), loc.Region, 500*time.Millisecond)
+			if err != nil {
+				break
+			}
+			if re, _ := resp.GetRegionError(); re == nil {
+				break
+			}
+		}
+		if err != nil || bo.GetBackoffTimes()["tikvRPC"] == 0 {
+			t.Fatalf("read across an isolated leader: %v, backoffs %v", err, bo.GetBackoffTimes())
+		}
+		// Response lost: the write ran once and is reported undetermined.
+		_, leader = e.c.Region([]byte("b"))
+		_ = (network.OneWay{From: cluster.StoreNode(leader), To: "app"}).Apply(e.net)
+		loc := e.locate(t, "b")
+		sent := e.tr.sent
+		_, _, err = e.s.Send(e.ctx, e.bo(), rawPut("b", "1"), loc.Region, 500*time.Millisecond)
+		if !tikverr.IsErrUndetermined(err) || e.tr.sent != sent+1 {
+			t.Fatalf("lost response: %v after %d sends", err, e.tr.sent-sent)
+		}
+		_ = (network.Heal{}).Apply(e.net)
+		// PD down: the warm cache routes; a cold cache exhausts its budget.
+		e.c.CrashPD()
+		if _, _, err := e.s.Send(e.ctx, e.bo(), rawGet("b"), e.locate(t, "b").Region, time.Second); err != nil {
+			t.Fatalf("PD down, warm cache: %v", err)
+		}
+		cold := locate.New(e.rt, sender.RegionSource(e.c.NewPDClient("cold")), locate.Options{})
+		short := retry.NewBackoffer(e.ctx, 3000, retry.Env{Clock: e.rt, Rand: e.rt.NewRand()})
+		if _, err := cold.LocateKey(e.ctx, sender.PDBackoffer{Bo: short}, []byte("b")); err == nil {
+			t.Fatal("PD down, cold cache located a key")
+		}
+		e.c.RestartPD()
+	})
+}
+
+// TestNoReloadRegionWhenCtxCanceled (client-go): a send that fails because
+// the caller gave up leaves the region cache alone.
+func TestNoReloadRegionWhenCtxCanceled(t *testing.T) {
+	run(t, 8, func(e *env) {
+		loc := e.locate(t, "a")
+		ctx, cancel := context.WithCancel(e.ctx)
+		e.tr.tr = cancelling{e.tr.tr, cancel}
+		_, _, err := e.s.Send(ctx, e.bo(), rawGet("a"), loc.Region, time.Second)
+		if err == nil || !e.cache.IsValid(e.cache.CachedRegion(loc.Region)) {
+			t.Fatalf("err %v; region valid=%v", err, e.cache.IsValid(e.cache.CachedRegion(loc.Region)))
+		}
 	})
 }
