@@ -101,8 +101,11 @@
 //   - Write commands with start_ts 0 are refused with an abort error;
 //     BufferBatchGet on a Lock-type lock answers an abort error where TiKV
 //     hits unreachable!().
+//   - Detector edges leave with their waiters instead of expiring after
+//     wait-for-lock-timeout; legacy waiters keep the edge to the holder
+//     they parked on (as in TiKV), resumable ones follow new holders.
+//     Share-mode waiters are woken one at a time, not as a group.
 //   - Not modelled: TxnStatusCache and BroadcastTxnStatus, flashback,
-//     stale reads, last_change_ts, gc_fence, old values for CDC,
-//     ExecDetails, lock TTL of waiter entries in the detector (edges leave
-//     with their waiters instead).
+//     stale and replica reads, last_change_ts, gc_fence, old values for
+//     CDC, ExecDetails, key-size limits, API V2 raw MVCC timestamps.
 package mvcc
