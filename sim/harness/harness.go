@@ -29,6 +29,8 @@ import (
 	"github.com/tikvsim/tikvsim/workloads/bank"
 	"github.com/tikvsim/tikvsim/workloads/counter"
 	"github.com/tikvsim/tikvsim/workloads/register"
+	"github.com/tikvsim/tikvsim/workloads/rwregister"
+	"github.com/tikvsim/tikvsim/workloads/set"
 )
 
 // Spec says what to run. Zero fields get the defaults noted.
@@ -131,7 +133,9 @@ type Result struct {
 }
 
 // Workloads lists the workload names Run accepts.
-func Workloads() []string { return []string{"append", "bank", "counter", "register"} }
+func Workloads() []string {
+	return []string{"append", "bank", "counter", "register", "rw-register", "set"}
+}
 
 // Bugs lists the injectable bugs by workload.
 var Bugs = map[string]string{
@@ -147,6 +151,10 @@ func newWorkload(name, bug string) (workloads.Workload, error) {
 		return &appendlist.Workload{}, nil
 	case "bank":
 		return &bank.Workload{}, nil
+	case "rw-register":
+		return &rwregister.Workload{}, nil
+	case "set":
+		return &set.Workload{}, nil
 	case "register":
 		return &register.Workload{InfoAsFail: bug == "register-info-as-fail"}, nil
 	}
