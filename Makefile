@@ -20,9 +20,13 @@ race:
 	$(GO) test $(TAGS) -race -count=1 $(PKGS)
 
 # sim runs a bigger seed sweep than CI does.
+SIM_SEEDS ?= 1-1000
 sim:
 	SIM_SEEDS=2000 $(GO) test $(TAGS) -count=1 -timeout 30m -run 'Determinism' ./sim/harness
-	$(GO) run $(TAGS) ./cmd/simrun --workload counter --faults swarm --seeds 1-2000 --parallel 2
+	$(GO) build $(TAGS) -o /tmp/tikvsim-simrun ./cmd/simrun
+	for w in counter register bank append rw-register set; do \
+		/tmp/tikvsim-simrun --workload $$w --faults swarm --seeds $(SIM_SEEDS) --parallel 2 || exit 1; \
+	done
 
 bench:
 	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem $(PKGS)
