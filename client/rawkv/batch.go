@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -43,7 +44,7 @@ type pairs struct {
 func (c *Client) groupByRegion(ctx context.Context, bo *retry.Backoffer, p pairs, lim limits) ([]batch, error) {
 	groups, _, err := c.cache.GroupKeysByRegion(ctx, sender.PDBackoffer{Bo: bo}, p.keys, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("rawkv: locate: %w", err)
 	}
 	var index map[string]int
 	if p.values != nil || p.ttls != nil {
@@ -117,11 +118,11 @@ func (c *Client) doBatch(ctx context.Context, bo *retry.Backoffer, b batch, op *
 	req := tikvrpc.NewRequest(op.typ, op.mk(b))
 	resp, _, err := c.sender.Send(ctx, bo, req, b.region, c.timeout(req.IsRawWriteRequest()))
 	if err != nil {
-		return err
+		return fmt.Errorf("rawkv %s: region %d: %w", op.typ, b.region.ID(), err)
 	}
 	if re, _ := resp.GetRegionError(); re != nil {
 		if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
-			return err
+			return fmt.Errorf("rawkv %s: region %d: %w", op.typ, b.region.ID(), err)
 		}
 		return c.doBatches(ctx, bo, pairs{keys: b.keys, values: b.values, ttls: b.ttls}, op)
 	}

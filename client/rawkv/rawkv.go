@@ -366,6 +366,7 @@ func (c *Client) locateLast(ctx context.Context, bo *retry.Backoffer) (*locate.K
 
 // sendKey sends the request built by mk to the region of key, relocating and
 // retrying while the region changes under it (client-go rawkv sendReq).
+// Errors are wrapped with the command and the region they were sent to.
 func (c *Client) sendKey(ctx context.Context, bo *retry.Backoffer, key []byte, byEnd bool, typ tikvrpc.CmdType, mk func(loc *locate.KeyLocation) any) (*tikvrpc.Response, *locate.KeyLocation, error) {
 	for {
 		var loc *locate.KeyLocation
@@ -378,16 +379,16 @@ func (c *Client) sendKey(ctx context.Context, bo *retry.Backoffer, key []byte, b
 			loc, err = c.cache.LocateKey(ctx, sender.PDBackoffer{Bo: bo}, key)
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("rawkv %s: locate: %w", typ, err)
 		}
 		req := tikvrpc.NewRequest(typ, mk(loc))
 		resp, _, err := c.sender.Send(ctx, bo, req, loc.Region, c.timeout(req.IsRawWriteRequest()))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("rawkv %s: region %d: %w", typ, loc.Region.ID(), err)
 		}
 		if re, _ := resp.GetRegionError(); re != nil {
 			if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("rawkv %s: region %d: %w", typ, loc.Region.ID(), err)
 			}
 			continue
 		}

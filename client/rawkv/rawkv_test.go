@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,6 +276,9 @@ func TestLostResponseIsUndetermined(t *testing.T) {
 		err := e.cli.Put(e.ctx, k("u"), k("2"))
 		if !tikverr.IsErrUndetermined(err) || !rawkv.IsErrUndetermined(err) {
 			t.Fatalf("put with its response lost: %v, want undetermined", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "rawkv RawPut: region ") {
+			t.Errorf("error without context: %s", msg)
 		}
 		_ = (network.Heal{}).Apply(e.net)
 		if v, _ := e.cli.Get(e.ctx, k("u")); string(v) != "2" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -158,7 +159,7 @@ func (c *Client) BatchScan(ctx context.Context, ranges []KeyRange, eachLimit int
 			}
 			resp, _, err := c.sender.Send(ctx, gbo, tikvrpc.NewRequest(tikvrpc.CmdRawBatchScan, req), g.loc.Region, c.timeout(false))
 			if err != nil {
-				return err
+				return fmt.Errorf("rawkv RawBatchScan: region %d: %w", g.loc.Region.ID(), err)
 			}
 			if re, _ := resp.GetRegionError(); re != nil {
 				retried[gi] = true
@@ -213,7 +214,7 @@ func (c *Client) groupCursors(ctx context.Context, bo *retry.Backoffer, cursors 
 		}
 		loc, err := c.cache.LocateKey(ctx, sender.PDBackoffer{Bo: bo}, cur.start)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("rawkv RawBatchScan: locate: %w", err)
 		}
 		groups = append(groups, cursorGroup{loc: loc, cursors: []scanCursor{cur}})
 	}
