@@ -106,6 +106,9 @@ func TestReplayPrintsTraceAndStopsAtStep(t *testing.T) {
 	if code, _, _ := simrun(t, "--seeds", "1-2", "--replay"); code != 2 {
 		t.Errorf("--replay of a sweep: exit %d, want 2", code)
 	}
+	if code, _, _ := simrun(t, "--replay", "--json"); code != 2 {
+		t.Errorf("--replay --json: exit %d, want 2", code)
+	}
 }
 
 // shellFields splits a command line printed by simrun (single quotes only).

@@ -205,6 +205,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "simrun: --replay and --step take one seed (--seed N)")
 		return exitUsage
 	}
+	if o.replay.path != "" && o.json {
+		fmt.Fprintln(stderr, "simrun: --replay prints a human trace; it does not combine with --json (use --trace FILE for a JSONL trace)")
+		return exitUsage
+	}
 	base, err := o.spec()
 	if err != nil {
 		fmt.Fprintf(stderr, "simrun: %v\n", err)

@@ -35,7 +35,7 @@ func TestRecordedScheduleReplaysExactly(t *testing.T) {
 	for _, c := range []struct {
 		workload, faults string
 		seed             uint64
-	}{{"counter", "all", 3}, {"counter", "swarm", 5}, {"register", "all", 2}, {"register", "swarm", 3}} {
+	}{{"counter", "all", 3}, {"counter", "swarm", 5}, {"register", "all", 2}, {"register", "swarm", 3}, {"bank", "swarm", 2}, {"append", "all", 1}} {
 		spec := Spec{Seed: c.seed, Workload: c.workload, Faults: c.faults, Duration: 2 * time.Second}
 		a := Run(spec)
 		if len(a.FaultSchedule) < 2 {
