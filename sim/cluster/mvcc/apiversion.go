@@ -113,12 +113,15 @@ func (e *Engine) checkTxnKeys(ctx *kvrpcpb.Context, keys ...[]byte) *kvrpcpb.Key
 	return nil
 }
 
-// checkTxnRange checks a scan range; for a reverse scan the ends swap roles.
+// checkTxnRange checks a scan range as Storage::scan does: on the encoded
+// keys, (start, end) as given whatever the direction, an empty end being
+// absent (so an unbounded V2 scan is refused).
 func (e *Engine) checkTxnRange(ctx *kvrpcpb.Context, start, end []byte, reverse bool) *kvrpcpb.KeyError {
-	if reverse {
-		start, end = end, start
+	var endEnc []byte
+	if len(end) > 0 {
+		endEnc = EncodeKey(end)
 	}
-	if msg := e.checkAPIRange(ctx, false, start, end); msg != "" {
+	if msg := e.checkAPIRange(ctx, false, EncodeKey(start), endEnc); msg != "" {
 		return errAbort("%s", msg)
 	}
 	return nil

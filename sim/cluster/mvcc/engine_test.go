@@ -197,11 +197,15 @@ func TestRawV2AndErrors(t *testing.T) {
 	require.NotEmpty(t, e.RawGetKeyTTL(&kvrpcpb.RawGetKeyTTLRequest{Context: v2, Key: []byte("xa")}, now).Error)
 	require.NotEmpty(t, e.RawChecksum(&kvrpcpb.RawChecksumRequest{Context: v2, Ranges: []*kvrpcpb.KeyRange{{StartKey: []byte("xa"), EndKey: []byte("xb")}}}, now).Error)
 	require.NotEmpty(t, e.RawGet(&kvrpcpb.RawGetRequest{Context: v2, Key: []byte("ra"), Cf: "lock"}, now).Error)
-	// An unbounded V2 raw scan is checked on its start key only.
+	// Under API V2 a raw scan needs both ends in raw mode (parse_range_mode).
 	require.Empty(t, e.RawPut(&kvrpcpb.RawPutRequest{Context: v2, Key: []byte("rk"), Value: []byte("v"), Ttl: 30}, now).Error)
 	sc := e.RawScan(&kvrpcpb.RawScanRequest{Context: v2, StartKey: []byte("ra"), Limit: 5}, now)
+	require.NotNil(t, sc.Kvs[0].Error)
+	sc = e.RawScan(&kvrpcpb.RawScanRequest{Context: v2, StartKey: []byte("ra"), EndKey: []byte("s"), Limit: 5}, now)
 	require.Len(t, sc.Kvs, 1)
 	require.Nil(t, sc.Kvs[0].Error)
+	bs := e.RawBatchScan(&kvrpcpb.RawBatchScanRequest{Context: v2, EachLimit: 5, Ranges: []*kvrpcpb.KeyRange{{StartKey: []byte("rz"), EndKey: []byte("ra")}}}, now)
+	require.Equal(t, "Invalid KeyRanges", bs.Kvs[0].Error.Abort)
 	ttl := e.RawGetKeyTTL(&kvrpcpb.RawGetKeyTTLRequest{Context: v2, Key: []byte("rk")}, now)
 	require.Equal(t, uint64(30), ttl.Ttl)
 	cas := e.RawCompareAndSwap(&kvrpcpb.RawCASRequest{Context: v2, Key: []byte("rk"), PreviousValue: []byte("v"), Value: []byte("w"), Ttl: 1}, now)

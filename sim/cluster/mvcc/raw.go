@@ -302,16 +302,9 @@ func (e *Engine) RawScan(req *kvrpcpb.RawScanRequest, now time.Time) *kvrpcpb.Ra
 	defer e.mu.Unlock()
 	resp := &kvrpcpb.RawScanResponse{}
 	start, end := req.GetStartKey(), req.GetEndKey()
-	lo, hi := start, end
-	if req.GetReverse() {
-		lo, hi = end, start
-	}
-	msg := e.checkAPIRange(req.GetContext(), true, lo, hi)
-	if msg != "" && e.cfg.APIVersion == kvrpcpb.APIVersion_V2 && len(hi) == 0 {
-		// An unbounded scan is checked on its start key only.
-		msg = e.checkAPIVersion(req.GetContext(), true, [][]byte{lo})
-	}
-	if msg != "" {
+	// check_api_version_ranges on (start, end) as given: under API V2 both
+	// ends must be present and in raw mode.
+	if msg := e.checkAPIRange(req.GetContext(), true, start, end); msg != "" {
 		resp.Kvs = []*kvrpcpb.KvPair{{Error: errAbort("%s", msg)}}
 		return resp
 	}
@@ -329,19 +322,35 @@ func (e *Engine) RawBatchScan(req *kvrpcpb.RawBatchScanRequest, now time.Time) *
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	resp := &kvrpcpb.RawBatchScanResponse{}
-	for _, r := range req.GetRanges() {
-		if msg := e.checkAPIVersion(req.GetContext(), true, [][]byte{r.GetStartKey()}); msg != "" {
-			resp.Kvs = []*kvrpcpb.KvPair{{Error: errAbort("%s", msg)}}
-			return resp
+	fail := func(msg string) *kvrpcpb.RawBatchScanResponse {
+		resp.Kvs = []*kvrpcpb.KvPair{{Error: errAbort("%s", msg)}}
+		return resp
+	}
+	ranges := req.GetRanges()
+	for _, r := range ranges {
+		if msg := e.checkAPIRange(req.GetContext(), true, r.GetStartKey(), r.GetEndKey()); msg != "" {
+			return fail(msg)
 		}
 	}
 	t, msg := e.rawCF(req.GetCf())
 	if msg != "" {
-		resp.Kvs = []*kvrpcpb.KvPair{{Error: errAbort("%s", msg)}}
-		return resp
+		return fail(msg)
 	}
-	for _, r := range req.GetRanges() {
-		resp.Kvs = append(resp.Kvs, e.rawScan(t, r.GetStartKey(), r.GetEndKey(), int(req.GetEachLimit()), req.GetKeyOnly(), req.GetReverse(), now)...)
+	// An empty end key means the next range's start (unbounded for the
+	// last range); ranges must go the scan's way (check_key_ranges).
+	ends := make([][]byte, len(ranges))
+	for i, r := range ranges {
+		ends[i] = r.GetEndKey()
+		if len(ends[i]) == 0 && i+1 < len(ranges) {
+			ends[i] = ranges[i+1].GetStartKey()
+		}
+		c := bytes.Compare(r.GetStartKey(), ends[i])
+		if len(ends[i]) > 0 && ((!req.GetReverse() && c >= 0) || (req.GetReverse() && c <= 0)) {
+			return fail("Invalid KeyRanges")
+		}
+	}
+	for i, r := range ranges {
+		resp.Kvs = append(resp.Kvs, e.rawScan(t, r.GetStartKey(), ends[i], int(req.GetEachLimit()), req.GetKeyOnly(), req.GetReverse(), now)...)
 	}
 	return resp
 }
