@@ -184,6 +184,9 @@ type Client struct {
 	cf     string
 	atomic bool
 	closed atomic.Bool
+	// vars are the backoff knobs shared, read-only, by the client's
+	// Backoffers (client-go passes nil: the defaults).
+	vars *retry.Vars
 }
 
 // NewClient returns a client on the given edges. It makes no call and
@@ -213,7 +216,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("rawkv: %w", err)
 	}
 	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
-	return &Client{cfg: cfg, codec: codec, cache: cache, sender: sender.NewWithCodec(cache, cfg.tr, codec)}, nil
+	return &Client{cfg: cfg, codec: codec, cache: cache, sender: sender.NewWithCodec(cache, cfg.tr, codec), vars: retry.DefaultVars()}, nil
 }
 
 // NewClientWithOpts is NewClient that, for API V2 without WithKeyspaceMeta,
@@ -291,6 +294,9 @@ func ScanKeyOnly() RawOption { return func(o *rawOptions) { o.keyOnly = true } }
 // options applies opts; the column family falls back to the client's
 // (client-go getColumnFamily).
 func (c *Client) options(opts []RawOption) rawOptions {
+	if len(opts) == 0 { // the common case, without a heap-allocated o
+		return rawOptions{cf: c.cf}
+	}
 	var o rawOptions
 	for _, f := range opts {
 		f(&o)
@@ -302,7 +308,7 @@ func (c *Client) options(opts []RawOption) rawOptions {
 }
 
 func (c *Client) backoffer(ctx context.Context) *retry.Backoffer {
-	return retry.NewBackoffer(ctx, c.cfg.budgetMS, retry.Env{Clock: c.cfg.rt, Rand: c.cfg.rt.NewRand()})
+	return retry.NewBackoffer(ctx, c.cfg.budgetMS, retry.Env{Clock: c.cfg.rt, Rand: c.cfg.rt.NewRand(), Vars: c.vars})
 }
 
 func (c *Client) timeout(write bool) time.Duration {
@@ -345,6 +351,16 @@ func nonNil(v []byte) []byte {
 	}
 	return v
 }
+
+// fixedBody is a request body that does not depend on the region.
+type fixedBody struct{ body any }
+
+func (f fixedBody) build(*locate.KeyLocation) any { return f.body }
+
+// fixed returns a request builder for sendKey that always returns body;
+// the method value of a pointer-free struct holding an interface costs no
+// allocation beyond the body itself.
+func fixed(body any) func(*locate.KeyLocation) any { return fixedBody{body}.build }
 
 // locateLast returns the last region of the key space. The region cache
 // answers it only when the region is cached (PD has no "region ending at
@@ -414,9 +430,7 @@ func (c *Client) Get(ctx context.Context, key []byte, opts ...RawOption) ([]byte
 		return nil, err
 	}
 	o := c.options(opts)
-	resp, loc, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawGet, func(*locate.KeyLocation) any {
-		return &kvrpcpb.RawGetRequest{Key: key, Cf: o.cf}
-	})
+	resp, loc, err := c.sendKey(ctx, c.backoffer(ctx), key, false, tikvrpc.CmdRawGet, fixed(&kvrpcpb.RawGetRequest{Key: key, Cf: o.cf}))
 	if err != nil {
 		return nil, err
 	}
