@@ -154,8 +154,8 @@ func (s *shrinker) shrinkSchedule() bool {
 	return changed
 }
 
-// untime tries applying each timed entry from the start instead, which
-// reads more simply.
+// untime tries applying each timed entry from the start instead, or else at
+// a rounder time, which reads more simply.
 func (s *shrinker) untime() bool {
 	changed := false
 	for i := 0; i < len(s.sched) && !s.exhausted(); i++ {
@@ -169,9 +169,31 @@ func (s *shrinker) untime() bool {
 		if s.try(s.withSchedule(cand), cand, "fault "+s.sched[i].Fault.String()+" from the start") {
 			changed = true
 			i = -1
+			continue
 		}
+		changed = s.roundTime(i) || changed
 	}
 	return changed
+}
+
+// roundTime tries entry i's time rounded to 100ms, 10ms or 1ms, coarsest
+// first, which reads more simply than nanoseconds.
+func (s *shrinker) roundTime(i int) bool {
+	for _, unit := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond, time.Millisecond} {
+		at := s.sched[i].At.Round(unit)
+		if at == s.sched[i].At {
+			return false
+		}
+		if (i > 0 && s.sched[i-1].Timed && at < s.sched[i-1].At) || (i+1 < len(s.sched) && at > s.sched[i+1].At) {
+			continue // keep the schedule in time order
+		}
+		cand := slices.Clone(s.sched)
+		cand[i].At = at
+		if s.try(s.withSchedule(cand), cand, "fault "+cand[i].String()) {
+			return true
+		}
+	}
+	return false
 }
 
 func boolInt(b bool) int {
@@ -197,28 +219,50 @@ func (s *shrinker) shrinkClients() bool {
 	return false
 }
 
-// shrinkDuration tries shorter safety phases, shortest first, each rounded
-// to the millisecond.
+// shrinkDuration tries shorter safety phases: first 1/16, 1/8, 1/4, 1/2 and
+// 3/4 of the current length, shortest first; if none fails, it bisects
+// between 3/4 and the current length to the nearest 2% (at least 1ms). A
+// shorter safety phase leaves the run unchanged up to its end, so whether a
+// run fails is nearly monotone in its length. Lengths are rounded to the
+// millisecond and at least 10ms.
 func (s *shrinker) shrinkDuration() bool {
 	d := s.best.Duration
 	for _, frac := range []float64{1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 3.0 / 4} {
-		nd := time.Duration(float64(d) * frac).Round(time.Millisecond)
-		if nd < 10*time.Millisecond || nd >= d || s.exhausted() {
-			continue
-		}
-		var sched Schedule
-		for _, e := range s.sched {
-			if !e.Timed || e.At < nd {
-				sched = append(sched, e)
-			}
-		}
-		cand := s.withSchedule(sched)
-		cand.Duration = nd
-		if s.try(cand, sched, "duration "+nd.String()) {
+		if s.tryDuration(time.Duration(float64(d) * frac).Round(time.Millisecond)) {
 			return true
 		}
 	}
-	return false
+	lo, hi := max(10*time.Millisecond, d*3/4), d
+	changed := false
+	for hi-lo > max(hi/50, time.Millisecond) && !s.exhausted() {
+		mid := ((lo + hi) / 2).Round(time.Millisecond)
+		if mid <= lo || mid >= hi {
+			break
+		}
+		if s.tryDuration(mid) {
+			hi, changed = mid, true
+		} else {
+			lo = mid
+		}
+	}
+	return changed
+}
+
+// tryDuration tries the safety phase length nd, without the faults that
+// would come after it.
+func (s *shrinker) tryDuration(nd time.Duration) bool {
+	if nd < 10*time.Millisecond || nd >= s.best.Duration || s.exhausted() {
+		return false
+	}
+	var sched Schedule
+	for _, e := range s.sched {
+		if !e.Timed || e.At < nd {
+			sched = append(sched, e)
+		}
+	}
+	cand := s.withSchedule(sched)
+	cand.Duration = nd
+	return s.try(cand, sched, "duration "+nd.String())
 }
 
 func clientIndex(node string) (int, bool) {
