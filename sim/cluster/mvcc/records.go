@@ -15,6 +15,7 @@ const (
 	LockPessimistic
 )
 
+// String returns TiKV's name of the lock type.
 func (t LockType) String() string {
 	switch t {
 	case LockPut:
@@ -123,6 +124,7 @@ const (
 	WriteRollback
 )
 
+// String returns TiKV's name of the write type.
 func (t WriteType) String() string {
 	switch t {
 	case WritePut:
