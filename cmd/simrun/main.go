@@ -445,8 +445,12 @@ func perSeed(path string, seed uint64, many bool) string {
 	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(path, ext), seed, ext)
 }
 
-// maxAnomalies is how many anomalies the human summary shows.
-const maxAnomalies = 5
+// maxAnomalies is how many anomalies the human summary shows, and maxOps how
+// many operations of each.
+const (
+	maxAnomalies = 5
+	maxOps       = 12
+)
 
 // replayCommand is the command line that reruns seed with o's options.
 func replayCommand(seed uint64, o *options) string { return commandLine("", seed, o) }

@@ -70,7 +70,11 @@ func summary(w io.Writer, r harness.Result, o *options, artifacts string) {
 			break
 		}
 		fmt.Fprintf(w, "  %s: %s\n", a.Kind, a.Explanation)
-		for _, op := range a.Ops {
+		for j, op := range a.Ops {
+			if j == maxOps {
+				fmt.Fprintf(w, "    (+%d more operations: see timeline.html, or simrun check the history)\n", len(a.Ops)-j)
+				break
+			}
 			fmt.Fprintf(w, "    %s\n", op)
 		}
 	}

@@ -122,7 +122,11 @@ func ReportInvalid(t testing.TB, spec harness.Spec, res harness.Result) {
 			break
 		}
 		fmt.Fprintf(&b, "\n  %s: %s", a.Kind, a.Explanation)
-		for _, op := range a.Ops {
+		for j, op := range a.Ops {
+			if j == 12 {
+				fmt.Fprintf(&b, "\n    (+%d more operations)", len(a.Ops)-j)
+				break
+			}
 			fmt.Fprintf(&b, "\n    %s", op)
 		}
 	}
