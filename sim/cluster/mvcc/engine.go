@@ -645,3 +645,57 @@ func (e *Engine) DropInMemoryPessimisticLocks(start, end []byte) int {
 	t.commit()
 	return n
 }
+
+// RangeStats is the approximate size of a key range, for region split and
+// heartbeat decisions.
+type RangeStats struct {
+	// Keys counts the distinct user keys with a write record or a lock.
+	Keys uint64
+	// Bytes sums encoded keys and values across the three column families
+	// and the raw default CF.
+	Bytes uint64
+}
+
+// Stats measures the raw key range [start, end) (nil end = unbounded),
+// like TiKV's approximate region size and keys. Raw entries are counted by
+// their raw keys.
+func (e *Engine) Stats(start, end []byte) RangeStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var st RangeStats
+	lo := EncodeKey(start)
+	var hi []byte
+	if len(end) > 0 {
+		hi = EncodeKey(end)
+	}
+	var last []byte
+	for _, t := range []*btree.BTreeG[kvItem]{e.st.lock, e.st.write, e.st.def} {
+		isLock := t == e.st.lock
+		t.AscendGreaterOrEqual(kvItem{key: lo}, func(it kvItem) bool {
+			if hi != nil && bytes.Compare(it.key, hi) >= 0 {
+				return false
+			}
+			st.Bytes += uint64(len(it.key) + len(it.value))
+			if it.write != nil {
+				st.Bytes += uint64(len(it.write.ShortValue))
+				if uk, _ := splitTS(it.key); !bytes.Equal(uk, last) {
+					last = append(last[:0], uk...)
+					st.Keys++
+				}
+			}
+			if isLock && it.lock != nil {
+				st.Bytes += uint64(len(it.lock.ShortValue))
+			}
+			return true
+		})
+	}
+	if t := e.raw[CFDefault]; t != nil {
+		e.rawRange(t, start, end, false, time.Time{}, true, func(it rawItem) bool {
+			st.Keys++
+			st.Bytes += uint64(len(it.key) + len(it.stored))
+			return true
+		})
+	}
+	invariants.Assert(st.Bytes >= st.Keys, "stats: %d bytes for %d keys", st.Bytes, st.Keys)
+	return st
+}

@@ -342,3 +342,21 @@ func TestRawV2Tombstones(t *testing.T) {
 	it, _ := e.raw[CFDefault].Get(rawItem{key: []byte("ra")})
 	require.Equal(t, []byte{rawV2Delete}, it.stored)
 }
+
+func TestStats(t *testing.T) {
+	e := New(Config{})
+	require.Equal(t, RangeStats{}, e.Stats(nil, nil))
+	for i, k := range []string{"a", "b", "c"} {
+		start := uint64(10 * (i + 1))
+		require.Empty(t, e.Prewrite(&kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte(k), Value: bytes.Repeat([]byte("v"), 300)}},
+			PrimaryLock: []byte(k), StartVersion: start}).Errors)
+		require.Nil(t, e.Commit(&kvrpcpb.CommitRequest{StartVersion: start, CommitVersion: start + 1, Keys: [][]byte{[]byte(k)}}).Error)
+	}
+	e.RawPut(&kvrpcpb.RawPutRequest{Key: []byte("r"), Value: []byte("x")}, testNow)
+	all := e.Stats(nil, nil)
+	require.Equal(t, uint64(4), all.Keys)
+	require.Greater(t, all.Bytes, uint64(900))
+	ab := e.Stats([]byte("a"), []byte("c"))
+	require.Equal(t, uint64(2), ab.Keys)
+	require.Less(t, ab.Bytes, all.Bytes)
+}
