@@ -35,7 +35,7 @@
 // RawDeleteRange, RawScan, RawBatchScan, RawCompareAndSwap, RawGetKeyTTL,
 // RawChecksum) take the simulated now for TTLs. [Engine.GC] removes versions
 // below PD's GC safe point. [Engine.Snapshot] gives checkers a read-only
-// view.
+// view; [Engine.Stats] sizes a key range for split decisions.
 //
 // Before Prewrite with use_async_commit or try_one_pc the cluster layer must
 // answer MaxTimestampNotSynced itself while the region's max_ts is not
