@@ -46,42 +46,97 @@ func (t *Task) beginPark() uint64 {
 	return t.gen
 }
 
-// startTask starts the goroutine behind t. This is the kernel's only `go`
-// statement (allow-listed in internal/guard): the goroutine waits for the
-// baton before running f.
-func startTask(t *Task, f func()) {
-	go func() {
-		<-t.wake
-		defer t.exit()
-		if t.killed {
-			return
-		}
-		f()
-	}()
+// worker is a goroutine that runs tasks one after another. Reusing
+// goroutines saves their creation and, above all, the stack growth every new
+// goroutine goes through; a simulation spawns a task per RPC.
+type worker struct {
+	assign chan job
 }
 
-// exit runs when t's function returns, panics, or is unwound by teardown.
-func (t *Task) exit() {
+type job struct {
+	t *Task
+	f func()
+}
+
+// startTask gives t to an idle worker, or starts a new one. This is the
+// kernel's only `go` statement (allow-listed in internal/guard): the worker
+// waits for the task's baton before running it.
+func startTask(t *Task, f func()) {
 	w := t.w
-	r := recover()
+	if n := len(w.idle); n > 0 {
+		wk := w.idle[n-1]
+		w.idle[n-1] = nil
+		w.idle = w.idle[:n-1]
+		wk.assign <- job{t, f}
+		return
+	}
+	wk := &worker{assign: make(chan job, 1)}
+	go wk.loop(job{t, f})
+}
+
+func (wk *worker) loop(j job) {
+	for {
+		if !wk.run(j) {
+			return
+		}
+		var ok bool
+		if j, ok = <-wk.assign; !ok {
+			return
+		}
+	}
+}
+
+// run runs one task on the worker and reports whether the worker may be
+// reused: not after a panic or a teardown, which unwind the goroutine.
+func (wk *worker) run(j job) bool {
+	t := j.t
+	<-t.wake
 	if t.killed {
 		t.state = taskDone
-		w.reaped <- struct{}{}
-		return
+		t.w.reaped <- struct{}{}
+		return false
 	}
+	normal := false
+	defer func() {
+		if !normal {
+			t.exitAbnormal(recover())
+		}
+	}()
+	j.f()
+	normal = true
+	t.finish(wk)
+	return true
+}
+
+// finish ends a task that returned: the worker joins the idle pool before the
+// baton moves on, since the next task may spawn and take it at once.
+func (t *Task) finish(wk *worker) {
+	w := t.w
 	t.state = taskDone
 	delete(w.live, t.id)
-	if r != nil {
-		panicFailure(w, t, r)
-		w.signalExit()
-		return
-	}
 	w.trace.add(TraceEvent{Step: w.steps, Time: w.now, Kind: KindExit, Task: t.id})
+	w.idle = append(w.idle, wk)
 	w.cur = nil
 	if n := w.next(); n != nil {
 		w.cur = n
 		n.wake <- struct{}{}
 		return
 	}
+	w.signalExit()
+}
+
+// exitAbnormal runs when a task panicked or was unwound by teardown.
+func (t *Task) exitAbnormal(r any) {
+	w := t.w
+	t.state = taskDone
+	if t.killed {
+		w.reaped <- struct{}{}
+		return
+	}
+	delete(w.live, t.id)
+	if r == nil {
+		r = "task exited with runtime.Goexit (t.FailNow outside the test goroutine?)"
+	}
+	panicFailure(w, t, r)
 	w.signalExit()
 }

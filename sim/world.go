@@ -65,6 +65,7 @@ type World struct {
 	reaped   chan struct{}
 	progress atomic.Uint64
 	randSeq  uint64
+	idle     []*worker // goroutines waiting for a task to run
 }
 
 type runState uint8
@@ -314,6 +315,10 @@ func (w *World) teardown() {
 	w.runnable = nil
 	w.ctxWaiters = nil
 	w.timers = nil
+	for _, wk := range w.idle {
+		close(wk.assign)
+	}
+	w.idle = nil
 }
 
 // current returns the running task; it panics when called from outside a
