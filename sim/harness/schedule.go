@@ -68,12 +68,13 @@ func (s Schedule) usesCluster() bool {
 	return false
 }
 
-// ParseSchedule reads a schedule: ';'-separated entries, each "FAULT" or
-// "@T FAULT" where T is a Go duration and FAULT a network fault or a cluster
-// action. Empty entries are skipped.
+// ParseSchedule reads a schedule: ';'-separated entries (a ';' inside a
+// quoted key does not separate), each "FAULT" or "@T FAULT" where T is a Go
+// duration and FAULT a network fault or a cluster action. Empty entries are
+// skipped.
 func ParseSchedule(s string) (Schedule, error) {
 	var out Schedule
-	for _, part := range strings.Split(s, ";") {
+	for _, part := range splitEntries(s) {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
@@ -95,6 +96,25 @@ func ParseSchedule(s string) (Schedule, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// splitEntries splits s at the ';' that are not inside a double-quoted
+// string (a key of a topology action may hold one).
+func splitEntries(s string) []string {
+	var parts []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++ // skip the escaped byte
+		case c == '"':
+			quoted = !quoted
+		case c == ';' && !quoted:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }
 
 // parseFault reads a network fault or, failing that, a cluster action.

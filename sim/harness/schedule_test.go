@@ -1,10 +1,15 @@
 package harness
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"pgregory.net/rapid"
+
 	"github.com/tikvsim/tikvsim/sim"
+	"github.com/tikvsim/tikvsim/sim/cluster"
+	"github.com/tikvsim/tikvsim/sim/network"
 )
 
 func TestScheduleRoundTrip(t *testing.T) {
@@ -80,4 +85,39 @@ func TestStopAtStep(t *testing.T) {
 	if setup == "" || setup != res.Setup {
 		t.Fatalf("OnSetup saw %q, result has %q", setup, res.Setup)
 	}
+}
+
+// TestScheduleRoundTripProperty: any schedule of printable faults prints and
+// parses back to the same schedule.
+func TestScheduleRoundTripProperty(t *testing.T) {
+	faults := []fmt.Stringer{
+		network.Heal{}, network.Drop{P: 0.25}, network.Dup{P: 1}, network.Reorder{P: 0.001},
+		network.Partition{Groups: [][]string{{"pd", "store1"}, {"client0"}}}, network.OneWay{From: "a", To: "b"},
+		network.Isolate{Node: "store-2"}, network.Down{Node: "counter"}, network.Up{Node: "counter"},
+		network.Delay{Latency: network.Latency{Min: time.Millisecond, Max: 5 * time.Millisecond}},
+		network.Delay{From: "x", To: "y", Latency: network.Latency{Min: 0, Max: time.Second}},
+		cluster.SplitAction{Key: []byte("reg\"2;@ x")}, cluster.MergeAction{Key: []byte("k")},
+		cluster.TransferAction{Key: []byte("reg1"), Store: 3}, cluster.CrashAction{Store: 2}, cluster.RestartAction{Store: 2},
+		cluster.BusyAction{Store: 1, Busy: true}, cluster.BusyAction{Store: 1}, cluster.PDAction{Op: "leader"},
+		cluster.TSOJumpAction{D: 1500 * time.Millisecond},
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(0, 8).Draw(rt, "n")
+		var s Schedule
+		for i := range n {
+			e := Entry{Fault: faults[rapid.IntRange(0, len(faults)-1).Draw(rt, fmt.Sprint("f", i))]}
+			if rapid.Bool().Draw(rt, fmt.Sprint("timed", i)) {
+				e.Timed, e.At = true, time.Duration(rapid.Int64Range(0, int64(time.Hour)).Draw(rt, fmt.Sprint("at", i)))
+			}
+			s = append(s, e)
+		}
+		text := s.String()
+		back, err := ParseSchedule(text)
+		if err != nil {
+			rt.Fatalf("%q: %v", text, err)
+		}
+		if back.String() != text || len(back) != len(s) {
+			rt.Fatalf("%q came back as %q", text, back.String())
+		}
+	})
 }
