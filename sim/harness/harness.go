@@ -3,6 +3,18 @@
 // runs the clients under a nemesis (the safety phase), heals every fault and
 // requires the workload to converge (the liveness phase), then checks the
 // history. cmd/simrun and the simulation tests are thin layers over Run.
+//
+// Every run records the faults its nemesis applied as an explicit schedule
+// (Result.FaultSchedule; syntax on ParseSchedule) that, given back as
+// Spec.Faults with the same seed, replays the run with the same trace hash.
+// Shrink starts from it to reduce a failing run (fewer faults, fewer clients,
+// a shorter safety phase) while it keeps failing the same way, and
+// Spec.Flags prints the simrun command line of any spec.
+//
+// A run ends in one of four classes (Result.Class): valid, a safety
+// violation (the checker found anomalies), a liveness failure (no convergence
+// within Spec.LivenessBound after the heal) or a run failure (panic,
+// deadlock, budget, stall, or no verdict).
 package harness
 
 import (
