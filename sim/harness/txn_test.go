@@ -23,3 +23,17 @@ func TestTransactionalWorkloadsUnderFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionalWorkloadsDeterministic runs seeds twice: same trace hash,
+// same history size.
+func TestTransactionalWorkloadsDeterministic(t *testing.T) {
+	for _, wl := range []string{"bank", "append", "rw-register", "set"} {
+		for seed := uint64(1); seed <= 5; seed++ {
+			spec := Spec{Seed: seed, Workload: wl, Faults: "swarm", Duration: time.Second}
+			a, b := Run(spec), Run(spec)
+			if a.Hash != b.Hash || len(a.History) != len(b.History) {
+				t.Fatalf("%s seed %d: %s/%d vs %s/%d", wl, seed, a.TraceHash, len(a.History), b.TraceHash, len(b.History))
+			}
+		}
+	}
+}
