@@ -1,18 +1,30 @@
 // Package rawkv is the raw key-value client of TiKV: Get, Put, Delete, their
-// batch forms, scans, TTLs, compare-and-swap and checksums, with client-go's
-// API (rawkv/rawkv.go) on this client's edges.
+// batch forms, scans (forward, reverse, key-only, and BatchScan over several
+// ranges), DeleteRange, TTLs, compare-and-swap and checksums, with
+// client-go's API (rawkv/rawkv.go) on this client's edges.
 //
 // A Client routes each key through the region cache, sends through the
 // request sender (which retries region errors with backoff), and splits batch
-// operations by region, sending the parts in parallel as runtime tasks.
+// operations by region, sending the parts in parallel as runtime tasks
+// (BatchPut in requests of about MaxBatchPutSize bytes, BatchGet and
+// BatchDelete in requests of MaxBatchPairCount keys, as client-go).
 // Constructors start nothing: background work (region cache GC) runs only
 // when the caller starts it with Run.
 //
-// Errors: a missing key is not an error for Get (nil value, as client-go).
-// Invalid arguments (empty key, inverted range, oversized value or batch,
-// limit over MaxRawKVScanLimit, a closed client) are rejected before any RPC
-// with an *ArgumentError. An operation whose outcome is unknown returns an
-// error satisfying tikverr.IsErrUndetermined.
+// API versions: WithAPIVersion selects V1 (default), V1TTL or V2. An API V2
+// client works inside one keyspace (WithKeyspace, loaded by
+// NewClientWithOpts, or WithKeyspaceMeta): its keys travel with the
+// keyspace prefix and region boundaries are mapped back to the keyspace's
+// user keys (package apicodec), so callers never see the prefix.
+//
+// Errors: a missing key is not an error for Get (nil value, as client-go);
+// an existing empty value reads as an empty, non-nil slice. Invalid
+// arguments (empty key, oversized value, mismatched batch lengths, a scan
+// limit over MaxRawKVScanLimit, CAS on a non-atomic client) are rejected
+// before any RPC with an *ArgumentError; a closed client returns ErrClosed.
+// TiKV's refusals are *ServerError. Other errors name the command and the
+// region. An operation whose outcome is unknown returns an error satisfying
+// IsErrUndetermined; raw writes are never resent after such an outcome.
 package rawkv
 
 import (

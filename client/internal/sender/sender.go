@@ -275,6 +275,7 @@ type pdRegions interface {
 
 type regionSource struct{ pdRegions }
 
+// GetStore implements locate.RegionSource.
 func (s regionSource) GetStore(ctx context.Context, id uint64) (*metapb.Store, error) {
 	st, err := s.pdRegions.GetStore(ctx, id)
 	if errors.Is(err, pd.ErrStoreNotFound) {
@@ -303,6 +304,7 @@ type codecSource struct {
 	codec *apicodec.Codec
 }
 
+// GetRegion implements locate.RegionSource in user keys.
 func (s codecSource) GetRegion(ctx context.Context, key []byte, needBuckets bool) (*pdpb.Region, error) {
 	r, err := s.regionSource.GetRegion(ctx, s.codec.EncodeRegionKey(key), needBuckets)
 	if err != nil {
@@ -311,6 +313,7 @@ func (s codecSource) GetRegion(ctx context.Context, key []byte, needBuckets bool
 	return s.decode(r)
 }
 
+// GetPrevRegion implements locate.RegionSource in user keys.
 func (s codecSource) GetPrevRegion(ctx context.Context, key []byte, needBuckets bool) (*pdpb.Region, error) {
 	var enc []byte
 	if len(key) == 0 {
@@ -327,6 +330,7 @@ func (s codecSource) GetPrevRegion(ctx context.Context, key []byte, needBuckets 
 	return s.decode(r)
 }
 
+// GetRegionByID implements locate.RegionSource in user keys.
 func (s codecSource) GetRegionByID(ctx context.Context, id uint64, needBuckets bool) (*pdpb.Region, error) {
 	r, err := s.regionSource.GetRegionByID(ctx, id, needBuckets)
 	if err != nil {
@@ -335,6 +339,7 @@ func (s codecSource) GetRegionByID(ctx context.Context, id uint64, needBuckets b
 	return s.decode(r)
 }
 
+// BatchScanRegions implements locate.RegionSource in user keys.
 func (s codecSource) BatchScanRegions(ctx context.Context, ranges []*pdpb.KeyRange, limit int, needBuckets bool) ([]*pdpb.Region, error) {
 	enc := make([]*pdpb.KeyRange, len(ranges))
 	for i, r := range ranges {
