@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"hash/crc64"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/rawkv"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
@@ -513,6 +515,47 @@ func TestReverseScanFromEndColdCache(t *testing.T) {
 		ks, _, err := e.cli.ReverseScan(e.ctx, nil, nil, 2)
 		if err != nil || len(ks) != 2 || string(ks[0]) != "y" {
 			t.Fatalf("ReverseScan from the end, cold cache = %q, %v", ks, err)
+		}
+	})
+}
+
+// TestOptionsAndErrors covers the remaining constructor options, Run, and
+// the error texts users see.
+func TestOptionsAndErrors(t *testing.T) {
+	runCfg(t, 44, cluster.Config{APIVersion: kvrpcpb.APIVersion_V1TTL}, func(e *env) {
+		cli, err := rawkv.NewClient(rawkv.WithRuntime(clock.New(e.w)), rawkv.WithTransport(e.c.NewTransport("o")),
+			rawkv.WithPD(e.c.NewPDClient("o")), rawkv.WithAPIVersion(kvrpcpb.APIVersion_V1TTL),
+			rawkv.WithRegionCache(locate.Options{TTL: time.Minute}), rawkv.WithBackoffBudget(time.Second))
+		must(t, err)
+		if cli.APIVersion() != kvrpcpb.APIVersion_V1TTL {
+			t.Fatalf("API version %v", cli.APIVersion())
+		}
+		ctx, cancel := context.WithCancel(e.ctx)
+		done := make(chan error, 1)
+		e.w.Spawn("run", func() { done <- cli.Run(ctx) })
+		must(t, cli.PutWithTTL(e.ctx, k("a"), k("v"), 30))
+		if ttl, err := cli.GetKeyTTL(e.ctx, k("a")); err != nil || ttl == nil || *ttl == 0 {
+			t.Fatalf("V1TTL client TTL = %v, %v", ttl, err)
+		}
+		cancel()
+		_ = e.w.Sleep(e.ctx, 2*time.Second)
+		// A 1s budget runs out against a busy store.
+		_, leader := e.c.Region(k("a"))
+		_ = e.c.SetBusy(leader, true)
+		_, err = cli.Get(e.ctx, k("a"))
+		if err == nil || !strings.Contains(err.Error(), "rawkv RawGet: region") {
+			t.Fatalf("Get against a busy store with a 1s budget: %v", err)
+		}
+		_ = e.c.SetBusy(leader, false)
+		must(t, cli.Close())
+		must(t, cli.Close()) // twice is fine
+		if _, err := cli.Get(e.ctx, k("a")); !errors.Is(err, rawkv.ErrClosed) || !errors.Is(err, tikverr.ErrClosed) {
+			t.Fatalf("closed: %v", err)
+		}
+		ae := &rawkv.ArgumentError{Op: "Put", Reason: "empty key"}
+		se := &rawkv.ServerError{Op: "Put", RegionID: 7, Msg: "boom"}
+		if ae.Error() != "rawkv Put: empty key" || se.Error() != "rawkv Put: region 7: tikv: boom" {
+			t.Fatalf("error texts %q, %q", ae, se)
 		}
 	})
 }
