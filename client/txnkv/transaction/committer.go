@@ -174,6 +174,9 @@ func (c *committer) groups(bo *retry.Backoffer, keys [][]byte, size func([]byte)
 		}
 		out = append(out, b)
 	}
+	for i := range out {
+		out[i].regionKeys = len(byRegion[out[i].region])
+	}
 	slices.SortFunc(out, func(a, b batch) int { return bytes.Compare(a.keys[0], b.keys[0]) })
 	return out, nil
 }
@@ -181,6 +184,11 @@ func (c *committer) groups(bo *retry.Backoffer, keys [][]byte, size func([]byte)
 type batch struct {
 	region locate.RegionVerID
 	keys   [][]byte
+	// regionKeys is how many of the keys of this round fall in the region
+	// (all its batches together): the prewrite's TxnSize, which decides
+	// whether resolvers clean the region key by key (client-go
+	// regionTxnSize).
+	regionKeys int
 }
 
 // forEach runs f on every batch in parallel tasks (one batch runs inline).
@@ -225,7 +233,7 @@ func (c *committer) prewrite(bo *retry.Backoffer, muts []*mutation) error {
 func (c *committer) prewriteBatch(bo *retry.Backoffer, b batch) error {
 	for {
 		req := &kvrpcpb.PrewriteRequest{PrimaryLock: c.primary, StartVersion: c.startTS, LockTtl: c.lockTTL(),
-			TxnSize: uint64(len(c.muts)), MinCommitTs: c.startTS + 1}
+			TxnSize: uint64(b.regionKeys), MinCommitTs: c.startTS + 1}
 		for _, k := range b.keys {
 			m := c.mutationOf(k)
 			req.Mutations = append(req.Mutations, &kvrpcpb.Mutation{Op: m.Op, Key: m.Key, Value: m.Value})

@@ -152,6 +152,64 @@ func (t *KVTxn) Len() int {
 	return t.buf.Len()
 }
 
+// SetEntrySizeLimit bounds the write buffer: one entry (key plus value) to
+// entryLimit bytes and the whole buffer to bufferLimit bytes; 0 means no
+// limit. A Set over a limit fails with *tikverr.ErrEntryTooLarge or
+// *tikverr.ErrTxnTooLarge (client-go KVTxn.SetEntrySizeLimit /
+// TxnTotalSizeLimit).
+func (t *KVTxn) SetEntrySizeLimit(entryLimit, bufferLimit uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.SetEntrySizeLimit(entryLimit, bufferLimit)
+}
+
+// Iter iterates the transaction's view (its writes over its snapshot) over
+// [k, upperBound) in ascending order; a nil upperBound is open. Buffered
+// deletes hide the snapshot's keys (client-go KVTxn.Iter over the union
+// store). The transaction must not be written while the iterator is open.
+func (t *KVTxn) Iter(ctx context.Context, k, upperBound []byte) (unionstore.Iterator, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.valid {
+		return nil, ErrInvalidTxn
+	}
+	return unionstore.NewUnionStore(t.buf, snapshotAt{ctx, t.snapshot}).Iter(k, upperBound)
+}
+
+// IterReverse iterates the transaction's view over [lowerBound, k) in
+// descending order; a nil k starts from the end of the key space.
+func (t *KVTxn) IterReverse(ctx context.Context, k, lowerBound []byte) (unionstore.Iterator, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.valid {
+		return nil, ErrInvalidTxn
+	}
+	return unionstore.NewUnionStore(t.buf, snapshotAt{ctx, t.snapshot}).IterReverse(k, lowerBound)
+}
+
+// snapshotAt adapts the snapshot to unionstore.Snapshot, whose iterators
+// take no context: they use the one the transaction's Iter was given.
+type snapshotAt struct {
+	ctx context.Context
+	*txnsnapshot.KVSnapshot
+}
+
+func (s snapshotAt) Iter(start, end []byte) (unionstore.Iterator, error) {
+	it, err := s.KVSnapshot.Iter(s.ctx, start, end)
+	if err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+func (s snapshotAt) IterReverse(end, lower []byte) (unionstore.Iterator, error) {
+	it, err := s.KVSnapshot.IterReverse(s.ctx, end, lower)
+	if err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
 // Rollback discards the transaction. Nothing was written to TiKV before
 // Commit, so there is nothing to clean up.
 func (t *KVTxn) Rollback() error {
