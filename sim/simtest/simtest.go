@@ -9,13 +9,9 @@
 //		})
 //	}
 //
-// Whole harness runs (a workload under a nemesis, then the checker) take one
-// line, and a failing seed reports its verdict and the simrun command that
-// replays it:
-//
-//	func TestRegisterUnderSwarm(t *testing.T) {
-//		simtest.Seeds(1, 50).RunSpec(t, harness.Spec{Workload: "register", Faults: "swarm", Duration: 3 * time.Second})
-//	}
+// Whole harness runs (a workload under a nemesis, then the checker) are in
+// package sim/harness/harnesstest, so that this package stays importable from
+// the tests of every client package (the harness imports the clients).
 //
 // Set SIM_SEED=N to run only seed N. Set SIM_TWICE=1 to run every seed twice
 // and fail on a different trace hash.
@@ -25,10 +21,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
-
-	"github.com/tikvsim/tikvsim/sim/harness"
 )
 
 // SeedList is a list of seeds to run.
@@ -75,65 +68,6 @@ func (s SeedList) Run(t *testing.T, scenario Scenario) {
 			}
 		})
 	}
-}
-
-// RunSpec runs spec once per seed (spec.Seed is ignored) as subtests named
-// seed=N, through Run: SIM_SEED and SIM_TWICE apply. A subtest fails when its
-// run is not valid, reporting it with ReportInvalid. check, if given, makes
-// further demands of each result (it runs on valid and invalid results
-// alike, and then an invalid result fails only if check reports it); use it
-// to expect a failure, for example from an injected bug.
-func (s SeedList) RunSpec(t *testing.T, spec harness.Spec, check ...func(t *testing.T, res harness.Result)) {
-	t.Helper()
-	s.Run(t, func(t *testing.T, seed uint64) uint64 {
-		t.Helper()
-		sp := spec
-		sp.Seed = seed
-		res := harness.Run(sp)
-		if len(check) == 0 {
-			if !res.Valid {
-				ReportInvalid(t, sp, res)
-			}
-			return res.Hash
-		}
-		for _, c := range check {
-			c(t, res)
-		}
-		return res.Hash
-	})
-}
-
-// ReportInvalid fails t with what went wrong in res, the run of spec: the
-// failure class and anomalies, the first anomalies with their operations,
-// the run error, and the simrun commands that replay and shrink the run.
-func ReportInvalid(t testing.TB, spec harness.Spec, res harness.Result) {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %s failure: %s", res.Seed, res.Class, strings.Join(res.Anomalies, ", "))
-	if res.Error != "" {
-		fmt.Fprintf(&b, "\n  run failed: %s", res.Error)
-	}
-	if res.Liveness != "" {
-		fmt.Fprintf(&b, "\n  liveness: %s", res.Liveness)
-	}
-	for i, a := range res.Check.Anomalies {
-		if i == 3 {
-			fmt.Fprintf(&b, "\n  (+%d more anomalies)", len(res.Check.Anomalies)-i)
-			break
-		}
-		fmt.Fprintf(&b, "\n  %s: %s", a.Kind, a.Explanation)
-		for j, op := range a.Ops {
-			if j == 12 {
-				fmt.Fprintf(&b, "\n    (+%d more operations)", len(a.Ops)-j)
-				break
-			}
-			fmt.Fprintf(&b, "\n    %s", op)
-		}
-	}
-	spec.Seed = res.Seed
-	fmt.Fprintf(&b, "\n  replay: go run ./cmd/simrun %s", spec.Flags())
-	fmt.Fprintf(&b, "\n  shrink: go run ./cmd/simrun shrink %s", spec.Flags())
-	t.Error(b.String())
 }
 
 // Reporter is the part of testing.TB that CheckDeterminism uses.

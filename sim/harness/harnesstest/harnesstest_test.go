@@ -1,4 +1,4 @@
-package simtest
+package harnesstest
 
 import (
 	"strings"
@@ -7,17 +7,18 @@ import (
 
 	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/sim/harness"
+	"github.com/tikvsim/tikvsim/sim/simtest"
 )
 
-func TestRunSpecValidSeeds(t *testing.T) {
-	Seeds(1, 4).RunSpec(t, harness.Spec{Faults: "swarm", Duration: 500 * time.Millisecond})
+func TestRunValidSeeds(t *testing.T) {
+	Run(t, simtest.Seeds(1, 4), harness.Spec{Faults: "swarm", Duration: 500 * time.Millisecond})
 }
 
-// TestRunSpecExpectedFailure uses a check to demand that the injected bug is
+// TestRunExpectedFailure uses a check to demand that the injected bug is
 // found on some seed.
-func TestRunSpecExpectedFailure(t *testing.T) {
+func TestRunExpectedFailure(t *testing.T) {
 	caught := 0
-	Seeds(1, 3).RunSpec(t, harness.Spec{Faults: "dup(0.3)", Bug: "counter-nodedup", Duration: time.Second},
+	Run(t, simtest.Seeds(1, 3), harness.Spec{Faults: "dup(0.3)", Bug: "counter-nodedup", Duration: time.Second},
 		func(t *testing.T, res harness.Result) {
 			if !res.Valid {
 				caught++
