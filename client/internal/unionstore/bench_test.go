@@ -300,10 +300,10 @@ func BenchmarkDegree(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range keys {
-				t.ReplaceOrInsert(item{key: keys[i]})
+				t.ReplaceOrInsert(probe(keys[i]))
 			}
 			for i := range keys {
-				t.Get(item{key: keys[i]})
+				t.Get(probe(keys[i]))
 			}
 		})
 	}

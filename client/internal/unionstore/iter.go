@@ -23,10 +23,14 @@ type Iterator interface {
 	Close()
 }
 
-// iterBatch bounds how many keys one descent of the tree collects. The B-tree
-// offers only callback iteration, so the iterator pulls keys in batches and
-// resumes with a fresh descent from the last key seen.
-const iterBatch = 32
+// The B-tree offers only callback iteration, so the iterator pulls keys in
+// batches and resumes with a fresh descent from the last key seen. The first
+// batch (iterBatch keys) lives inside the iterator, so a short scan costs one
+// allocation; later batches double up to maxIterBatch to amortise descents.
+const (
+	iterBatch    = 16
+	maxIterBatch = 512
+)
 
 type batchItem struct {
 	key []byte
@@ -49,11 +53,12 @@ type MemDBIter struct {
 	seq int
 
 	arr   [iterBatch]batchItem
-	n     int    // items in arr
-	pos   int    // current index in arr
-	last  []byte // last key visited by the tree walk; nil before the first
-	full  bool   // the last walk stopped because arr was full
-	done  bool   // the walk reached the bound or the end of the tree
+	buf   []batchItem // the current batch's storage: arr, then larger
+	n     int         // items in buf
+	pos   int         // current index in arr
+	last  []byte      // last key visited by the tree walk; nil before the first
+	full  bool        // the last walk stopped because arr was full
+	done  bool        // the walk reached the bound or the end of the tree
 	visit func(item) bool
 	// lastBuf holds a snapshot iterator's resume key.
 	lastBuf []byte
@@ -113,15 +118,15 @@ func (it *MemDBIter) accept(i item) bool {
 		if v < 0 {
 			return true
 		}
-		it.arr[it.n] = batchItem{key: i.key, e: e, val: it.db.vlog[v].val}
+		it.buf[it.n] = batchItem{key: i.key, e: e, val: it.db.vlog[v].val}
 	} else {
 		if e.vref < 0 && !it.withFlags {
 			return true
 		}
-		it.arr[it.n] = batchItem{key: i.key, e: e}
+		it.buf[it.n] = batchItem{key: i.key, e: e}
 	}
 	it.n++
-	if it.n == len(it.arr) {
+	if it.n == len(it.buf) {
 		it.full = true
 		return false
 	}
@@ -131,8 +136,12 @@ func (it *MemDBIter) accept(i item) bool {
 // fill collects the next batch; it leaves it.n == 0 when the walk is over.
 func (it *MemDBIter) fill() {
 	it.n, it.pos, it.full = 0, 0, false
-	if it.visit == nil {
+	switch {
+	case it.visit == nil:
 		it.visit = it.accept
+		it.buf = it.arr[:]
+	case len(it.buf) < maxIterBatch:
+		it.buf = make([]batchItem, 2*len(it.buf))
 	}
 	if it.snap {
 		it.db.mu.RLock()
@@ -141,17 +150,17 @@ func (it *MemDBIter) fill() {
 	tree := it.db.tree
 	switch {
 	case !it.reverse && it.last != nil:
-		tree.AscendGreaterOrEqual(item{key: it.last}, it.visit)
+		tree.AscendGreaterOrEqual(probe(it.last), it.visit)
 	case !it.reverse && len(it.lower) > 0:
-		tree.AscendGreaterOrEqual(item{key: it.lower}, it.visit)
+		tree.AscendGreaterOrEqual(probe(it.lower), it.visit)
 	case !it.reverse:
 		tree.Ascend(it.visit)
 	case it.last != nil:
-		tree.DescendLessOrEqual(item{key: it.last}, it.visit)
+		tree.DescendLessOrEqual(probe(it.last), it.visit)
 	case len(it.upper) > 0:
 		// upper is exclusive: accept skips it as if it had been seen.
 		it.last = it.upper
-		tree.DescendLessOrEqual(item{key: it.upper}, it.visit)
+		tree.DescendLessOrEqual(probe(it.upper), it.visit)
 	default:
 		tree.Descend(it.visit)
 	}
@@ -179,7 +188,7 @@ func (it *MemDBIter) Valid() bool {
 // Key returns the current key.
 func (it *MemDBIter) Key() []byte {
 	it.check()
-	return it.arr[it.pos].key
+	return it.buf[it.pos].key
 }
 
 // Value returns the current value: a tombstone for a deleted key, nil for a
@@ -187,25 +196,25 @@ func (it *MemDBIter) Key() []byte {
 func (it *MemDBIter) Value() []byte {
 	it.check()
 	if it.snap {
-		return it.arr[it.pos].val
+		return it.buf[it.pos].val
 	}
-	return it.db.value(it.arr[it.pos].e)
+	return it.db.value(it.buf[it.pos].e)
 }
 
 // Flags returns the current key's flags.
 func (it *MemDBIter) Flags() kv.KeyFlags {
 	it.check()
-	return it.arr[it.pos].e.flags
+	return it.buf[it.pos].e.flags
 }
 
 // HasValue reports whether the current key has a value (or tombstone).
 func (it *MemDBIter) HasValue() bool {
 	it.check()
-	return it.arr[it.pos].e.vref >= 0
+	return it.buf[it.pos].e.vref >= 0
 }
 
 // Handle returns the current key's handle.
-func (it *MemDBIter) Handle() KeyHandle { return KeyHandle{it.arr[it.pos].e} }
+func (it *MemDBIter) Handle() KeyHandle { return KeyHandle{it.buf[it.pos].e} }
 
 // ErrIterFinished is returned by Next on an iterator that is no longer Valid.
 var ErrIterFinished = errors.New("unionstore: iterator is finished")

@@ -3,6 +3,7 @@ package unionstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
@@ -41,14 +42,39 @@ type entry struct {
 	gone  bool // removed from the tree by a rollback or Reset
 }
 
-// item is what the B-tree orders: the key inline, so that lookups build a
-// probe without allocating.
+// item is what the B-tree orders. It carries the key's first 8 bytes as a
+// big-endian integer (zero-padded), so most comparisons inside a node do not
+// touch the key bytes elsewhere in memory: ordering by the padded prefix and
+// then by the whole key is the same as ordering by the key. Lookups build a
+// probe item on the stack.
 type item struct {
+	pfx uint64
 	key []byte
 	e   *entry
 }
 
-func itemLess(a, b item) bool { return bytes.Compare(a.key, b.key) < 0 }
+func itemLess(a, b item) bool {
+	if a.pfx != b.pfx {
+		return a.pfx < b.pfx
+	}
+	return bytes.Compare(a.key, b.key) < 0
+}
+
+func prefixOf(key []byte) uint64 {
+	if len(key) >= 8 {
+		return binary.BigEndian.Uint64(key)
+	}
+	var p uint64
+	for i := 0; i < 8; i++ {
+		p <<= 8
+		if i < len(key) {
+			p |= uint64(key[i])
+		}
+	}
+	return p
+}
+
+func probe(key []byte) item { return item{pfx: prefixOf(key), key: key} }
 
 // vrec is one value-log record: a value written to e, and the record of the
 // value it replaced (-1 for none).
@@ -137,7 +163,7 @@ func (db *MemDB) lookup(key []byte) *entry {
 		return e
 	}
 	db.misses.Add(1)
-	it, ok := db.tree.Get(item{key: key})
+	it, ok := db.tree.Get(probe(key))
 	if !ok {
 		return nil
 	}
@@ -159,7 +185,7 @@ func (db *MemDB) newEntry(key []byte) *entry {
 	db.slab = append(db.slab, entry{key: k, vref: -1, seq: int32(db.entries)})
 	db.entries++
 	e := &db.slab[len(db.slab)-1]
-	db.tree.ReplaceOrInsert(item{key: k, e: e})
+	db.tree.ReplaceOrInsert(item{pfx: prefixOf(k), key: k, e: e})
 	db.len++
 	db.size += len(k)
 	return e
@@ -340,7 +366,7 @@ func (db *MemDB) revert(cp Checkpoint) {
 			e.flags = kept
 			continue
 		}
-		db.tree.Delete(item{key: e.key})
+		db.tree.Delete(probe(e.key))
 		e.gone = true
 		db.len--
 		db.size -= len(e.key)
