@@ -88,9 +88,12 @@ func (c *Cluster) splitRegions(ctx context.Context, req *pdpb.SplitRegionsReques
 	}
 }
 
-// pdTicker runs PD's periodic work on virtual time.
+// pdTicker runs PD's periodic work on virtual time, and the stores' GC:
+// when PD's GC safe point advances, TiKV's GC worker removes the versions
+// below it (src/server/gc_worker; the engine's GC mirrors gc.rs).
 func (c *Cluster) pdTicker() {
-	for {
+	var gcSafePoint uint64
+	for tick := 0; ; tick++ {
 		_ = c.w.Sleep(context.Background(), pd.DefaultTSOUpdatePhysicalInterval)
 		if !c.pdUp {
 			continue
@@ -98,6 +101,14 @@ func (c *Cluster) pdTicker() {
 		c.pd.Tick(c.w.Now())
 		if c.pd.HasReady() {
 			c.runOps()
+		}
+		if tick%20 == 0 { // once a second
+			resp, err := c.pd.GetGCState(c.w.Now(), &pdpb.GetGCStateRequest{Header: c.pdHeader()})
+			if sp := resp.GetGcState().GetGcSafePoint(); err == nil && sp > gcSafePoint {
+				gcSafePoint = sp
+				c.engine.GC(sp)
+				c.record(fmt.Sprintf("gc safe point %d", sp))
+			}
 		}
 	}
 }

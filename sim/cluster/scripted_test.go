@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 )
 
@@ -116,6 +117,39 @@ func TestScatterThroughPD(t *testing.T) {
 		}
 		if re := e.put("a", "v"); re != nil {
 			t.Fatalf("put after scatter: %v", re)
+		}
+	})
+}
+
+// TestGCFollowsPDSafePoint advances PD's txn and GC safe points over the
+// network and checks the stores garbage-collect the old versions.
+func TestGCFollowsPDSafePoint(t *testing.T) {
+	run(t, 32, Config{}, func(e *env) {
+		eng := e.c.Engine()
+		write := func(start, commit uint64, v string) {
+			eng.Prewrite(&kvrpcpb.PrewriteRequest{StartVersion: start, PrimaryLock: []byte("g"), LockTtl: 1000,
+				Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("g"), Value: []byte(v)}}})
+			eng.Commit(&kvrpcpb.CommitRequest{StartVersion: start, CommitVersion: commit, Keys: [][]byte{[]byte("g")}})
+		}
+		write(10, 11, "v1")
+		write(20, 21, "v2")
+		versions := func() int {
+			return len(eng.MvccGetByKey(&kvrpcpb.MvccGetByKeyRequest{Key: []byte("g")}).GetInfo().GetWrites())
+		}
+		if n := versions(); n != 2 {
+			t.Fatalf("%d versions before GC", n)
+		}
+		for _, req := range []any{
+			&pdpb.AdvanceTxnSafePointRequest{Header: e.c.pdHeader(), Target: 30},
+			&pdpb.AdvanceGCSafePointRequest{Header: e.c.pdHeader(), Target: 30},
+		} {
+			if _, err := e.net.Call(t.Context(), "client", PDNode, req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.sleep(2 * time.Second)
+		if n := versions(); n != 1 {
+			t.Fatalf("%d versions after the GC safe point passed both commits, want 1", n)
 		}
 	})
 }
