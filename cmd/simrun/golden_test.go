@@ -36,6 +36,11 @@ func TestHeaderAndSummaryGolden(t *testing.T) {
 	safety.Check = checkers.Result{Verdict: checkers.Illegal, Anomalies: []checkers.Anomaly{{Kind: "nonlinearizable",
 		Explanation: `key "reg1" is not linearizable`, Ops: []checkers.Op{w, wf, r}}}}
 	safety.Schedule = []string{"387ms drop(0.01)", "1.2s crash(2)", "5s heal"}
+	var many []checkers.Op
+	for i := range 14 {
+		many = append(many, checkers.Op{Index: int64(100 + i), Time: int64(i) * 1000, Process: i % 3, Type: checkers.OK, F: "write", Key: "reg2", Value: int64(i)})
+	}
+	safety.Check.Anomalies = append(safety.Check.Anomalies, checkers.Anomaly{Kind: "nonlinearizable", Explanation: `key "reg2" is not linearizable`, Ops: many})
 
 	liveness := base
 	liveness.Class, liveness.Anomalies = harness.ClassLiveness, []string{"liveness"}

@@ -74,6 +74,7 @@ func TestSameSeedSameOutputParallelOrNot(t *testing.T) {
 }
 
 func TestViolationExitsOneAndWritesFiles(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // the failure files' default directory
 	dir := t.TempDir()
 	hist := filepath.Join(dir, "h.jsonl")
 	trace := filepath.Join(dir, "t.jsonl")
