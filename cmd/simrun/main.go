@@ -73,6 +73,7 @@ type options struct {
 	faults        string
 	duration      time.Duration
 	clients       int
+	maxOps        int
 	json          bool
 	trace         string
 	history       string
@@ -144,6 +145,7 @@ func runFlags(name string, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.faults, "faults", "none", "fault preset ("+strings.Join(harness.Presets, ", ")+") or a ';'-separated fault schedule such as 'drop(0.1);@1.5s partition(counter|client0)'")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "simulated length of the safety phase")
 	fs.IntVar(&o.clients, "clients", 3, "number of client processes")
+	fs.IntVar(&o.maxOps, "max-ops", 0, "end the safety phase once this many operations were invoked (0: no limit)")
 	fs.StringVar(&o.bug, "bug", "", "switch on a deliberately injected bug (tests of the checkers): "+bugList())
 	fs.Uint64Var(&o.maxSteps, "max-steps", 0, "fail a run after this many scheduling steps (0: 50 million)")
 	fs.DurationVar(&o.livenessBound, "liveness-bound", harness.DefaultLivenessBound, "virtual time the workload has to converge after every fault heals")
@@ -262,7 +264,7 @@ type jsonLine struct {
 
 // spec builds the harness spec of the flags, validated.
 func (o *options) spec() (harness.Spec, error) {
-	s := harness.Spec{Workload: o.workload, Faults: o.faults, Duration: o.duration, Clients: o.clients,
+	s := harness.Spec{Workload: o.workload, Faults: o.faults, Duration: o.duration, Clients: o.clients, MaxOps: o.maxOps,
 		Bug: o.bug, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound, StopAtStep: o.step}
 	err := s.Normalize()
 	return s, err
@@ -459,7 +461,7 @@ func replayCommand(seed uint64, o *options) string { return commandLine("", seed
 // that runs seed with o's options.
 func commandLine(sub string, seed uint64, o *options) string {
 	spec := harness.Spec{Seed: seed, Workload: o.workload, Faults: o.faults, Duration: o.duration,
-		Clients: o.clients, Bug: o.bug, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound}
+		Clients: o.clients, MaxOps: o.maxOps, Bug: o.bug, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound}
 	cmd := "go run ./cmd/simrun "
 	if sub != "" {
 		cmd += sub + " "

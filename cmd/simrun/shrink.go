@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/sim/harness"
 )
 
@@ -18,7 +19,8 @@ Usage:
 Shrinking keeps the seed and the first anomaly kind of the run. It turns a
 fault preset into the explicit schedule the nemesis applied (which replays the
 run exactly), removes faults, applies timed faults from the start, lowers the
-client count and shortens the safety phase, as long as the run still fails
+client count, shortens the safety phase and bounds its operations
+(--max-ops), as long as the run still fails
 with that kind. It prints each accepted step, the minimal command line, and
 the summary of the minimal run (whose failure files it writes, as run does).
 Exit status: that of the minimal run (1 safety, 3 liveness, 4 run failure),
@@ -26,6 +28,17 @@ Exit status: that of the minimal run (1 safety, 3 liveness, 4 run failure),
 
 Flags:
 `
+
+// invokes counts the operations a run invoked.
+func invokes(r harness.Result) int {
+	n := 0
+	for _, op := range r.History {
+		if op.Type == checkers.Invoke {
+			n++
+		}
+	}
+	return n
+}
 
 func runShrink(args []string, stdout, stderr io.Writer) int {
 	o := &options{}
@@ -63,12 +76,12 @@ func runShrink(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(out, "%v\n", err)
 		return exitValid
 	}
-	fmt.Fprintf(out, "shrunk %s in %d runs: %d -> %d faults, %d -> %d clients, %v -> %v\n",
+	fmt.Fprintf(out, "shrunk %s in %d runs: %d -> %d faults, %d -> %d clients, %v -> %v, %d -> %d operations\n",
 		s.Kind, s.Runs, len(s.Original.FaultSchedule), len(s.Result.FaultSchedule),
-		spec.Clients, s.Spec.Clients, spec.Duration, s.Spec.Duration)
+		spec.Clients, s.Spec.Clients, spec.Duration, s.Spec.Duration, invokes(s.Original), invokes(s.Result))
 	// The minimal run, reported as run reports it.
 	m := &options{seed: o.seed, workload: o.workload, bug: o.bug, maxSteps: o.maxSteps, livenessBound: o.livenessBound, out: o.out,
-		faults: s.Spec.Faults, clients: s.Spec.Clients, duration: s.Spec.Duration}
+		faults: s.Spec.Faults, clients: s.Spec.Clients, duration: s.Spec.Duration, maxOps: s.Spec.MaxOps}
 	fmt.Fprintf(out, "minimal: %s\n", replayCommand(o.seed, m))
 	res := s.Result
 	dir, err := writeArtifacts(m, s.Spec, res)

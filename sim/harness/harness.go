@@ -59,6 +59,12 @@ type Spec struct {
 	Duration time.Duration
 	// Clients is the number of client processes (default 3).
 	Clients int
+	// MaxOps, when positive, ends the safety phase early, as soon as that
+	// many operations have been invoked in it (the operation that reaches
+	// the limit is cut short by the end of the phase). The run is the same
+	// as without the limit up to that point, so Shrink uses it to reduce
+	// the number of operations.
+	MaxOps int
 	// Bug switches on a deliberately injected bug, for proving that the
 	// checkers and shrinking work; "" for none. See Bugs.
 	Bug string
@@ -196,8 +202,8 @@ func (s *Spec) Normalize() error {
 	if s.LivenessBound == 0 {
 		s.LivenessBound = DefaultLivenessBound
 	}
-	if s.Duration < 0 || s.Clients < 0 || s.LivenessBound < 0 {
-		return fmt.Errorf("duration, clients and liveness bound must be positive")
+	if s.Duration < 0 || s.Clients < 0 || s.LivenessBound < 0 || s.MaxOps < 0 {
+		return fmt.Errorf("duration, clients, max ops and liveness bound must be positive")
 	}
 	wl, err := newWorkload(s.Workload, s.Bug)
 	if err != nil {
@@ -262,8 +268,15 @@ func Run(spec Spec) (res Result) {
 	net := network.New(w, network.Config{})
 	r := clock.New(w)
 	rec := workloads.NewRecorder(r)
+	invoked := 0
+	var endSafety context.CancelFunc // set during the safety phase
 	rec.OnRecord = func(op checkers.Op) {
 		w.Record(sim.KindOp, string(op.Type), op.F, uint64(op.Process))
+		if op.Type == checkers.Invoke && endSafety != nil {
+			if invoked++; spec.MaxOps > 0 && invoked >= spec.MaxOps {
+				endSafety()
+			}
+		}
 	}
 	var servers []string
 	env := &workloads.Env{
@@ -317,6 +330,7 @@ func Run(spec Spec) (res Result) {
 		}
 		safety, cancel := w.WithDeadline(ctx, w.Now().Add(spec.Duration))
 		defer cancel()
+		endSafety = cancel
 		g := rt.NewGroup(r)
 		for i := range spec.Clients {
 			g.Go("client", func() error { wl.Client(safety, env, i); return nil })
@@ -326,6 +340,7 @@ func Run(spec Spec) (res Result) {
 		_ = g.Wait(ctx)
 		_ = rt.WaitContext(r, safety)
 		_ = stopNemesis.Wait(ctx)
+		endSafety = nil
 		// Liveness: heal everything, then the workload must converge.
 		nem.healAll()
 		live, cancelLive := w.WithDeadline(ctx, w.Now().Add(spec.LivenessBound))

@@ -140,6 +140,9 @@ func (s Spec) Flags() string {
 	_ = n.Normalize() // fill defaults; a bad spec still prints what it has
 	parts := []string{"--seed", strconv.FormatUint(n.Seed, 10), "--workload", n.Workload,
 		"--faults", shellQuote(n.Faults), "--duration", n.Duration.String(), "--clients", strconv.Itoa(n.Clients)}
+	if n.MaxOps > 0 {
+		parts = append(parts, "--max-ops", strconv.Itoa(n.MaxOps))
+	}
 	if n.Bug != "" {
 		parts = append(parts, "--bug", n.Bug)
 	}

@@ -2,11 +2,13 @@ package harness
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"pgregory.net/rapid"
 
+	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/sim"
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
@@ -120,4 +122,31 @@ func TestScheduleRoundTripProperty(t *testing.T) {
 			rt.Fatalf("%q came back as %q", text, back.String())
 		}
 	})
+}
+
+// TestMaxOpsEndsTheSafetyPhase: the run is the same up to the limit, then
+// the safety phase ends (the final read follows).
+func TestMaxOpsEndsTheSafetyPhase(t *testing.T) {
+	full := Run(Spec{Seed: 2, Duration: time.Second})
+	cut := Run(Spec{Seed: 2, Duration: time.Second, MaxOps: 10})
+	invokes := func(h checkers.History) (n int) {
+		for _, op := range h {
+			if op.Type == checkers.Invoke {
+				n++
+			}
+		}
+		return n
+	}
+	if !cut.Valid || invokes(cut.History) > 10+1 || cut.SimMS >= full.SimMS {
+		t.Fatalf("max-ops 10: %d invokes, %dms (full run %dms), %v", invokes(cut.History), cut.SimMS, full.SimMS, cut.Anomalies)
+	}
+	for i := range 10 { // the same history up to the cut
+		a, b := full.History[i], cut.History[i]
+		if a.Index != b.Index || a.Time != b.Time || a.Type != b.Type || a.Process != b.Process {
+			t.Fatalf("entry %d differs: %v vs %v", i, a, b)
+		}
+	}
+	if f := (Spec{Seed: 2, MaxOps: 10}).Flags(); !strings.Contains(f, "--max-ops 10") {
+		t.Fatalf("flags %q", f)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/sim/network"
 )
 
@@ -40,8 +41,9 @@ type Shrunk struct {
 // same anomaly kind: it turns a fault preset into the explicit schedule the
 // nemesis applied (which replays the run exactly), removes schedule entries
 // (delta debugging), lowers the client count (dropping faults that name the
-// removed clients) and shortens the safety phase (dropping faults that would
-// come after its end), repeating until no reduction helps. The seed is kept.
+// removed clients), shortens the safety phase (dropping faults that would
+// come after its end) and bounds its operations (Spec.MaxOps), repeating
+// until no reduction helps. The seed is kept.
 // It returns an error if spec does not fail. Every run is a pure function of
 // its spec, so Shrink is deterministic too.
 func Shrink(spec Spec, opts ShrinkOptions) (Shrunk, error) {
@@ -76,6 +78,7 @@ func Shrink(spec Spec, opts ShrinkOptions) (Shrunk, error) {
 		progress = s.untime() || progress
 		progress = s.shrinkClients() || progress
 		progress = s.shrinkDuration() || progress
+		progress = s.shrinkOps() || progress
 	}
 	return s.done(orig), nil
 }
@@ -263,6 +266,34 @@ func (s *shrinker) tryDuration(nd time.Duration) bool {
 	cand := s.withSchedule(sched)
 	cand.Duration = nd
 	return s.try(cand, sched, "duration "+nd.String())
+}
+
+// shrinkOps bisects the number of operations the safety phase may invoke
+// (Spec.MaxOps) between 1 and the number invoked in the smallest failing run
+// so far, to the nearest 2%.
+func (s *shrinker) shrinkOps() bool {
+	n := 0
+	for _, op := range s.bestRes.History {
+		if op.Type == checkers.Invoke {
+			n++
+		}
+	}
+	if s.best.MaxOps > 0 {
+		n = min(n, s.best.MaxOps)
+	}
+	lo, hi := 0, n // lo: known (or assumed) to pass; hi: fails
+	changed := false
+	for hi-lo > max(hi/50, 1) && !s.exhausted() {
+		mid := (lo + hi) / 2
+		cand := s.best
+		cand.MaxOps = mid
+		if s.try(cand, s.sched, fmt.Sprintf("at most %d operations", mid)) {
+			hi, changed = mid, true
+		} else {
+			lo = mid
+		}
+	}
+	return changed
 }
 
 func clientIndex(node string) (int, bool) {
