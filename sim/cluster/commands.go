@@ -98,13 +98,14 @@ func init() {
 		q := req.(*kvrpcpb.ScanRequest)
 		return q.StartKey, q.Reverse
 	}
-	register(scan, nil, func(c *Cluster, r *region, q *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
+	register(scan, nil, func(c *Cluster, r *region, req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
+		q := *req // clamp a copy: the caller may keep its request (no-copy networks)
 		if q.Reverse {
 			q.EndKey = clampLower(r, q.EndKey)
 		} else {
 			q.EndKey = clampEnd(r, q.EndKey)
 		}
-		return c.engine.Scan(q)
+		return c.engine.Scan(&q)
 	})
 	register(read, func(q *kvrpcpb.BufferBatchGetRequest) [][]byte { return q.Keys },
 		func(c *Cluster, _ *region, q *kvrpcpb.BufferBatchGetRequest) *kvrpcpb.BufferBatchGetResponse {
@@ -179,9 +180,10 @@ func init() {
 		func(c *Cluster, _ *region, q *kvrpcpb.FlushRequest) *kvrpcpb.FlushResponse { return c.engine.Flush(q) })
 	delRange := write
 	delRange.span = fwdSpan(func(q *kvrpcpb.DeleteRangeRequest) []byte { return q.StartKey })
-	register(delRange, nil, func(c *Cluster, r *region, q *kvrpcpb.DeleteRangeRequest) *kvrpcpb.DeleteRangeResponse {
+	register(delRange, nil, func(c *Cluster, r *region, req *kvrpcpb.DeleteRangeRequest) *kvrpcpb.DeleteRangeResponse {
+		q := *req
 		q.EndKey = clampEnd(r, q.EndKey)
-		return c.engine.DeleteRange(q)
+		return c.engine.DeleteRange(&q)
 	})
 
 	// Raw KV.
@@ -211,29 +213,30 @@ func init() {
 		})
 	rawDelRange := write
 	rawDelRange.span = fwdSpan(func(q *kvrpcpb.RawDeleteRangeRequest) []byte { return q.StartKey })
-	register(rawDelRange, nil, func(c *Cluster, r *region, q *kvrpcpb.RawDeleteRangeRequest) *kvrpcpb.RawDeleteRangeResponse {
+	register(rawDelRange, nil, func(c *Cluster, r *region, req *kvrpcpb.RawDeleteRangeRequest) *kvrpcpb.RawDeleteRangeResponse {
+		q := *req
 		q.EndKey = clampEnd(r, q.EndKey)
-		return c.engine.RawDeleteRange(q, c.w.Now())
+		return c.engine.RawDeleteRange(&q, c.w.Now())
 	})
 	rawScan := read
 	rawScan.span = func(req contexted) ([]byte, bool) {
 		q := req.(*kvrpcpb.RawScanRequest)
 		return q.StartKey, q.Reverse
 	}
-	register(rawScan, nil, func(c *Cluster, r *region, q *kvrpcpb.RawScanRequest) *kvrpcpb.RawScanResponse {
+	register(rawScan, nil, func(c *Cluster, r *region, req *kvrpcpb.RawScanRequest) *kvrpcpb.RawScanResponse {
+		q := *req
 		if q.Reverse {
 			q.EndKey = clampLower(r, q.EndKey)
 		} else {
 			q.EndKey = clampEnd(r, q.EndKey)
 		}
-		return c.engine.RawScan(q, c.w.Now())
+		return c.engine.RawScan(&q, c.w.Now())
 	})
 	register(read, func(q *kvrpcpb.RawBatchScanRequest) [][]byte { return rangeStarts(q.Ranges) },
-		func(c *Cluster, r *region, q *kvrpcpb.RawBatchScanRequest) *kvrpcpb.RawBatchScanResponse {
-			for _, kr := range q.Ranges {
-				kr.EndKey = clampEnd(r, kr.EndKey)
-			}
-			return c.engine.RawBatchScan(q, c.w.Now())
+		func(c *Cluster, r *region, req *kvrpcpb.RawBatchScanRequest) *kvrpcpb.RawBatchScanResponse {
+			q := *req
+			q.Ranges = clampRanges(r, req.Ranges)
+			return c.engine.RawBatchScan(&q, c.w.Now())
 		})
 	register(write, func(q *kvrpcpb.RawCASRequest) [][]byte { return one(q.Key) },
 		func(c *Cluster, _ *region, q *kvrpcpb.RawCASRequest) *kvrpcpb.RawCASResponse {
@@ -244,12 +247,20 @@ func init() {
 			return c.engine.RawGetKeyTTL(q, c.w.Now())
 		})
 	register(read, func(q *kvrpcpb.RawChecksumRequest) [][]byte { return rangeStarts(q.Ranges) },
-		func(c *Cluster, r *region, q *kvrpcpb.RawChecksumRequest) *kvrpcpb.RawChecksumResponse {
-			for _, kr := range q.Ranges {
-				kr.EndKey = clampEnd(r, kr.EndKey)
-			}
-			return c.engine.RawChecksum(q, c.w.Now())
+		func(c *Cluster, r *region, req *kvrpcpb.RawChecksumRequest) *kvrpcpb.RawChecksumResponse {
+			q := *req
+			q.Ranges = clampRanges(r, req.Ranges)
+			return c.engine.RawChecksum(&q, c.w.Now())
 		})
+}
+
+// clampRanges returns copies of rs with their ends bounded to r.
+func clampRanges(r *region, rs []*kvrpcpb.KeyRange) []*kvrpcpb.KeyRange {
+	out := make([]*kvrpcpb.KeyRange, len(rs))
+	for i, kr := range rs {
+		out[i] = &kvrpcpb.KeyRange{StartKey: kr.StartKey, EndKey: clampEnd(r, kr.EndKey)}
+	}
+	return out
 }
 
 func rangeStarts(rs []*kvrpcpb.KeyRange) [][]byte {
