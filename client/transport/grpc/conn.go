@@ -222,6 +222,7 @@ func (c *conn) flush() {
 	s.sendMu.Lock()
 	if err := s.table.add(req.RequestIds, es); err != nil {
 		s.sendMu.Unlock()
+		c.dropStream(s)
 		for _, e := range es {
 			e.fail(causeNoStream, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
+	"github.com/tikvsim/tikvsim/internal/invariants"
 )
 
 // stage is how far a batched request got. Only the transitions
@@ -133,7 +134,10 @@ func (e *entry) abandon() bool {
 	return e.st.CompareAndSwap(int32(stageQueued), int32(stageAbandoned))
 }
 
-func (e *entry) written() { e.st.Store(int32(stageWritten)) }
+func (e *entry) written() {
+	invariants.Assert(e.stage() == stageSending, "entry written from stage %v", e.stage())
+	e.st.Store(int32(stageWritten))
+}
 
 // fail answers the entry with err, classified from its stage and c.
 func (e *entry) fail(c cause, err error) {
@@ -170,10 +174,13 @@ func (b *builder) build() (*tikvpb.BatchCommandsRequest, []*entry) {
 			continue
 		}
 		b.lastID++
+		invariants.Assert(b.lastID != 0, "request id wrapped")
 		b.req.RequestIds = append(b.req.RequestIds, b.lastID)
 		b.req.Requests = append(b.req.Requests, e.req)
 		b.claimed = append(b.claimed, e)
 	}
+	invariants.Assert(len(b.req.RequestIds) == len(b.claimed) && len(b.req.Requests) == len(b.claimed),
+		"batch of %d ids, %d requests, %d entries", len(b.req.RequestIds), len(b.req.Requests), len(b.claimed))
 	return &b.req, b.claimed
 }
 
@@ -210,7 +217,10 @@ func (t *inflight) add(ids []uint64, es []*entry) error {
 	if t.broken {
 		return errStreamBroken
 	}
+	invariants.Assert(len(ids) == len(es), "add %d ids for %d entries", len(ids), len(es))
 	for i, id := range ids {
+		_, dup := t.m[id]
+		invariants.Assert(!dup, "request id %d already in flight", id)
 		t.m[id] = es[i]
 	}
 	return nil
