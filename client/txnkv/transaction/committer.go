@@ -261,7 +261,15 @@ func (c *committer) prewriteBatch(bo *retry.Backoffer, b batch) error {
 			if ke.Locked == nil {
 				return tikverr.ExtractKeyErr(ke) // write conflict, key exists, ...
 			}
-			locks = append(locks, txnlock.NewLock(ke.Locked))
+			l := txnlock.NewLock(ke.Locked)
+			if l.TxnID > c.startTS {
+				// A transaction that started after us holds the key: it
+				// conflicts with our commit whatever its fate, so fail now
+				// instead of waiting out or rolling back its lock
+				// (client-go prewrite.go, optimistic transactions).
+				return tikverr.NewErrWriteConflictWithArgs(c.startTS, l.TxnID, 0, l.Key, kvrpcpb.WriteConflict_Optimistic)
+			}
+			locks = append(locks, l)
 		}
 		ms, err := c.store.Resolver.ResolveLocks(bo, c.startTS, locks)
 		if err != nil {
@@ -276,19 +284,33 @@ func (c *committer) prewriteBatch(bo *retry.Backoffer, b batch) error {
 }
 
 // commitPrimary commits the primary key. Its result decides the
-// transaction's fate, so every failure without a definite answer from TiKV is
-// undetermined (client-go commit.go: undeterminedErr on the primary batch).
+// transaction's fate (client-go commit.go and 2pc.go execute):
+//   - TiKV answered with a key error: the transaction did not commit; it is
+//     rolled back and the error returned as is;
+//   - a send may have reached TiKV without its answer coming back (a
+//     transport error, a timeout, ctx done in flight), and no later attempt
+//     got a definite answer: the error satisfies tikverr.IsErrUndetermined;
+//   - every attempt was refused before it ran (region errors until the
+//     budget ran out, the region not found): the transaction did not
+//     commit; it is rolled back (client-go TestFailCommitPrimaryRegionError).
 func (c *committer) commitPrimary(ctx context.Context) error {
 	bo := c.backoffer(ctx, commitMaxBackoff)
 	err := c.commitKeys(bo, [][]byte{c.primary})
 	var def *definiteErr
+	var budget *retry.BudgetExceededError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &def):
+		c.cleanupAsync()
 		return def.err
-	default:
+	case tikverr.IsErrUndetermined(err),
+		bo.GetBackoffTimes()[retry.BoTiKVRPC.String()] > 0,
+		errors.As(err, &budget) && budget.Config == retry.BoTiKVRPC.String():
 		return tikverr.Undetermined("commit primary", err)
+	default:
+		c.cleanupAsync()
+		return fmt.Errorf("transaction %d: commit primary: %w", c.startTS, err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/internal/unionstore"
@@ -47,12 +48,15 @@ type KVTxn struct {
 	buf      *unionstore.MemDB
 	valid    bool
 	commitTS uint64
+	// startTime is when the transaction began, on the runtime's clock: lock
+	// TTLs count from it (client-go KVTxn.startTime and txnLockTTL).
+	startTime time.Time
 }
 
 // New begins a transaction at startTS.
 func New(store *Store, startTS uint64) *KVTxn {
 	return &KVTxn{
-		store: store, startTS: startTS, valid: true, buf: unionstore.NewMemDB(),
+		store: store, startTS: startTS, valid: true, buf: unionstore.NewMemDB(), startTime: store.RT.Now(),
 		snapshot: txnsnapshot.New(store.RT, store.Sender, store.Resolver, startTS),
 	}
 }
@@ -236,7 +240,7 @@ func (t *KVTxn) Commit(ctx context.Context) error {
 	if len(muts) == 0 {
 		return nil
 	}
-	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: muts[0].Key, startTime: t.store.RT.Now()}
+	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: muts[0].Key, startTime: t.startTime}
 	if err := c.execute(ctx); err != nil {
 		return err
 	}

@@ -181,6 +181,13 @@ func (lr *LockResolver) statusFromLock(bo *retry.Backoffer, l *Lock, callerStart
 		if !errors.As(err, &nf) {
 			return st, err
 		}
+		// The latest timestamp seen must move for the lock to ever count
+		// as expired: client-go relies on its background updater for that;
+		// here the low-resolution read refreshes it when it is stale, so
+		// the wait ends even when nobody runs the oracle's Run.
+		if _, err := lr.o.GetLowResolutionTimestamp(ctx); err != nil {
+			return TxnStatus{}, err
+		}
 		if lr.o.UntilExpired(l.TxnID, l.TTL) <= 0 {
 			rollbackIfNotExist = true
 			continue
