@@ -337,6 +337,7 @@ func (db *MemDB) setValue(e *entry, value []byte) {
 		copy(v, value)
 	}
 	db.size += len(value)
+	invariants.Assert(len(db.vlog) < math.MaxInt32, "value log overflow")
 	db.vlog = append(db.vlog, vrec{e: e, old: e.vref, val: v})
 	e.vref = int32(len(db.vlog) - 1)
 }
@@ -381,6 +382,8 @@ func (db *MemDB) revert(cp Checkpoint) {
 		db.keys.truncate(cp.kblk, cp.koff)
 		db.entries = cp.entries
 	}
+	invariants.Assert(db.len == db.tree.Len() && db.len >= 0 && db.size >= 0,
+		"after revert: len %d, tree %d, size %d", db.len, db.tree.Len(), db.size)
 	clear(db.vlog[cp.vlog:])
 	db.vlog = db.vlog[:cp.vlog]
 	db.vals.truncate(cp.blk, cp.off)
@@ -461,6 +464,10 @@ func (db *MemDB) Checkpoint() *Checkpoint {
 // does for a stage.
 func (db *MemDB) RevertToCheckpoint(cp *Checkpoint) {
 	db.mu.Lock()
+	if n := len(db.stages); n > 0 {
+		invariants.Assert(cp.vlog >= db.stages[n-1].vlog,
+			"checkpoint at %d is older than the innermost stage at %d", cp.vlog, db.stages[n-1].vlog)
+	}
 	db.revert(*cp)
 	db.writeSeq++
 	if len(db.stages) == 0 || cp.vlog < db.stages[0].vlog {
