@@ -121,14 +121,14 @@ func (f *fakeTikv) BatchCommands(s tikvpb.Tikv_BatchCommandsServer) error {
 				}
 				continue
 			case key == "boom":
-				return errBoom
+				return flushThen(send, out, errBoom)
 			case strings.HasPrefix(key, "half-"):
 				f.mu.Lock()
 				f.half++
 				n := f.half
 				f.mu.Unlock()
 				if n == 4 {
-					return errBoom
+					return flushThen(send, out, errBoom)
 				}
 				if n > 2 {
 					continue
@@ -153,6 +153,17 @@ func (f *fakeTikv) BatchCommands(s tikvpb.Tikv_BatchCommandsServer) error {
 			}
 		}
 	}
+}
+
+// flushThen sends the answers collected so far, then ends the stream with
+// err: gRPC delivers them before the error status.
+func flushThen(send func(*tikvpb.BatchCommandsResponse) error, out *tikvpb.BatchCommandsResponse, err error) error {
+	if len(out.RequestIds) > 0 {
+		if serr := send(out); serr != nil {
+			return serr
+		}
+	}
+	return err
 }
 
 func (f *fakeTikv) stats() (batches []int, received, streams int) {

@@ -233,13 +233,13 @@ func TestCancellation(t *testing.T) {
 	// A dead address keeps the send loop waiting for the connection, so a
 	// second request stays queued; cancelling it is safe to retry.
 	dead := deadAddr(t)
-	tr2 := newTransport(t, Options{ConnectionCount: 1, DialTimeout: 500 * time.Millisecond})
+	tr2 := newTransport(t, Options{ConnectionCount: 1, DialTimeout: 1500 * time.Millisecond})
 	first := make(chan error, 1)
 	go func() {
 		_, err := get(context.Background(), tr2, dead, "a", 5*time.Second)
 		first <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the send loop has claimed "a" and waits for the connection
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel2()
 	if _, err := get(ctx2, tr2, dead, "b", 5*time.Second); classOf(err) != "not-sent" || !errors.Is(err, context.DeadlineExceeded) {
