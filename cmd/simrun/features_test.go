@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -180,5 +182,33 @@ func TestSubcommandRunIsTheDefault(t *testing.T) {
 	strip := regexp.MustCompile(`\d+ ms wall`)
 	if strip.ReplaceAllString(a, "") != strip.ReplaceAllString(b, "") {
 		t.Fatalf("simrun run differs from simrun:\n%s\n%s", a, b)
+	}
+}
+
+func TestSweepWithFailures(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--seeds", "1-3", "--faults", "dup(0.3)", "--bug", "counter-nodedup", "--duration", "300ms", "--parallel", "2", "--out", dir}
+	code, out, _ := simrun(t, append(args, "--json")...)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	for i, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m struct {
+			Seed      int
+			Class     string
+			Artifacts string
+			Replay    string
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Seed != i+1 || m.Class != "safety" || m.Artifacts != filepath.Join(dir, fmt.Sprintf("seed-%d", i+1)) ||
+			!strings.HasPrefix(m.Replay, fmt.Sprintf("go run ./cmd/simrun --seed %d ", i+1)) {
+			t.Errorf("line %d: %+v", i, m)
+		}
+	}
+	code, out, _ = simrun(t, args...)
+	if code != 1 || !strings.Contains(out, "3 seeds: 0 valid, 3 failed\n  safety       3  (exit 1)  seeds 1,2,3\n") {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
