@@ -23,7 +23,7 @@ const MaxKeyLen = math.MaxUint16
 // Unlimited is the limit value meaning "no limit" (SetEntrySizeLimit).
 const Unlimited = math.MaxUint64
 
-// btreeDegree was picked by BenchmarkDegree (see bench_test.go).
+// btreeDegree: BenchmarkDegree showed degrees 16-64 within measurement noise.
 const btreeDegree = 16
 
 // tombstone is the value Delete stores. It is never written in place.
