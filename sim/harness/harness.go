@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/tikvsim/tikvsim/checkers"
+	"github.com/tikvsim/tikvsim/checkers/elle"
 	"github.com/tikvsim/tikvsim/client/rawkv"
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/txnkv"
@@ -37,11 +38,10 @@ import (
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
 	"github.com/tikvsim/tikvsim/workloads"
-	"github.com/tikvsim/tikvsim/workloads/appendlist"
 	"github.com/tikvsim/tikvsim/workloads/bank"
 	"github.com/tikvsim/tikvsim/workloads/counter"
+	"github.com/tikvsim/tikvsim/workloads/elletxn"
 	"github.com/tikvsim/tikvsim/workloads/register"
-	"github.com/tikvsim/tikvsim/workloads/rwregister"
 	"github.com/tikvsim/tikvsim/workloads/set"
 )
 
@@ -166,11 +166,11 @@ func newWorkload(name, bug string) (workloads.Workload, error) {
 	case "counter":
 		return &counter.Workload{Buggy: bug == "counter-nodedup"}, nil
 	case "append":
-		return &appendlist.Workload{}, nil
+		return &elletxn.Workload{Kind: elle.ListAppend}, nil
 	case "bank":
 		return &bank.Workload{}, nil
 	case "rw-register":
-		return &rwregister.Workload{}, nil
+		return &elletxn.Workload{Kind: elle.RWRegister}, nil
 	case "set":
 		return &set.Workload{}, nil
 	case "register":

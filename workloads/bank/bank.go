@@ -16,7 +16,6 @@ import (
 	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/checkers/invariant"
 	"github.com/tikvsim/tikvsim/client/rt"
-	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/txnkv"
 	"github.com/tikvsim/tikvsim/workloads"
 )
@@ -99,7 +98,7 @@ func (w *Workload) Client(ctx context.Context, env *workloads.Env, id int) {
 		if rng.Float64() < w.ReadRatio {
 			w.read(ctx, env, cli, proc)
 		} else if w.transfer(ctx, env, cli, proc, rng) {
-			proc += env.Clients + 1 // an info op ends the process (Jepsen)
+			proc = workloads.NextProcess(env, proc)
 		}
 		_ = env.Runtime.Sleep(ctx, time.Duration(rng.IntN(10))*time.Millisecond)
 	}
@@ -164,18 +163,7 @@ func (w *Workload) transfer(ctx context.Context, env *workloads.Env, cli *txnkv.
 	}
 	_ = txn.Set([]byte(acct(from)), []byte(strconv.FormatInt(a-amount, 10)))
 	_ = txn.Set([]byte(acct(to)), []byte(strconv.FormatInt(b+amount, 10)))
-	err = txn.Commit(octx)
-	switch {
-	case err == nil:
-		p.OK(nil)
-		return false
-	case tikverr.IsErrUndetermined(err):
-		p.Info(err)
-		return true
-	default:
-		p.Fail(err)
-		return false
-	}
+	return workloads.Complete(p, txn.Commit(octx), nil)
 }
 
 // Final reads every balance once the faults have healed.
@@ -185,14 +173,10 @@ func (w *Workload) Final(ctx context.Context, env *workloads.Env) error {
 		return err
 	}
 	defer cli.Close()
-	for ctx.Err() == nil {
-		before, _, _ := env.Recorder.Counts()
-		w.read(ctx, env, cli, env.Clients)
-		if after, _, _ := env.Recorder.Counts(); after > before {
-			return nil
-		}
+	if !workloads.UntilOK(ctx, env, func() { w.read(ctx, env, cli, env.Clients) }) {
+		return errors.New("bank: no final read succeeded after heal")
 	}
-	return errors.New("bank: no final read succeeded after heal")
+	return nil
 }
 
 // Check runs the bank invariant.

@@ -87,9 +87,7 @@ func (w *Workload) Client(ctx context.Context, env *workloads.Env, id int) {
 			stop = w.write(ctx, env, cli, proc, k, int64((id+1)*1_000_000+seq)) // never a CAS value (0-4)
 		}
 		if stop {
-			// An info op ends the process, as in Jepsen; the client goes on
-			// as a fresh process.
-			proc += env.Clients + 1
+			proc = workloads.NextProcess(env, proc)
 		}
 		_ = env.Runtime.Sleep(ctx, time.Duration(rng.IntN(10))*time.Millisecond)
 	}
@@ -122,17 +120,11 @@ func (w *Workload) read(ctx context.Context, env *workloads.Env, cli *rawkv.Clie
 // complete records a write's outcome and reports whether the process must
 // stop (unknown outcome).
 func (w *Workload) complete(p *workloads.Pending, err error, okValue any) bool {
-	switch {
-	case err == nil:
-		p.OK(okValue)
-		return false
-	case tikverr.IsErrUndetermined(err) && !w.InfoAsFail:
-		p.Info(err)
-		return true
-	default:
-		p.Fail(err)
+	if w.InfoAsFail && tikverr.IsErrUndetermined(err) {
+		p.Fail(err) // the deliberate bug
 		return false
 	}
+	return workloads.Complete(p, err, okValue)
 }
 
 func (w *Workload) write(ctx context.Context, env *workloads.Env, cli *rawkv.Client, id int, k string, v int64) bool {

@@ -16,7 +16,6 @@ import (
 	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/checkers/invariant"
 	"github.com/tikvsim/tikvsim/client/rt"
-	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/txnkv"
 	"github.com/tikvsim/tikvsim/workloads"
 )
@@ -70,7 +69,7 @@ func (w *Workload) Client(ctx context.Context, env *workloads.Env, id int) {
 		} else {
 			next++
 			if w.add(ctx, env, cli, proc, next) {
-				proc += env.Clients + 1 // an info op ends the process (Jepsen)
+				proc = workloads.NextProcess(env, proc)
 			}
 		}
 		_ = env.Runtime.Sleep(ctx, time.Duration(rng.IntN(10))*time.Millisecond)
@@ -87,34 +86,23 @@ func (w *Workload) add(ctx context.Context, env *workloads.Env, cli *txnkv.Clien
 		return false
 	}
 	_ = txn.Set(elemKey(v), []byte(strconv.FormatInt(v, 10)))
-	err = txn.Commit(octx)
-	switch {
-	case err == nil:
-		p.OK(v)
-		return false
-	case tikverr.IsErrUndetermined(err):
-		p.Info(err)
-		return true
-	default:
-		p.Fail(err)
-		return false
-	}
+	return workloads.Complete(p, txn.Commit(octx), v)
 }
 
 // read scans the whole set at a fresh timestamp.
-func (w *Workload) read(ctx context.Context, env *workloads.Env, cli *txnkv.Client, proc int) bool {
+func (w *Workload) read(ctx context.Context, env *workloads.Env, cli *txnkv.Client, proc int) {
 	p := env.Recorder.Invoke(proc, checkers.FRead, "", nil)
 	octx, cancel := rt.WithTimeout(env.Runtime, ctx, w.Timeout)
 	defer cancel()
 	ts, err := cli.GetTimestamp(octx)
 	if err != nil {
 		p.Fail(err)
-		return false
+		return
 	}
 	it, err := cli.GetSnapshot(ts).Iter(octx, []byte(prefix), []byte(prefix+"~"))
 	if err != nil {
 		p.Fail(err)
-		return false
+		return
 	}
 	defer it.Close()
 	elems := []any{}
@@ -126,11 +114,10 @@ func (w *Workload) read(ctx context.Context, env *workloads.Env, cli *txnkv.Clie
 		elems = append(elems, n)
 		if err := it.Next(); err != nil {
 			p.Fail(err)
-			return false
+			return
 		}
 	}
 	p.OK(elems)
-	return true
 }
 
 // Final reads the set once the faults have healed.
@@ -140,12 +127,10 @@ func (w *Workload) Final(ctx context.Context, env *workloads.Env) error {
 		return err
 	}
 	defer cli.Close()
-	for ctx.Err() == nil {
-		if w.read(ctx, env, cli, env.Clients) {
-			return nil
-		}
+	if !workloads.UntilOK(ctx, env, func() { w.read(ctx, env, cli, env.Clients) }) {
+		return errors.New("set: no final read succeeded after heal")
 	}
-	return errors.New("set: no final read succeeded after heal")
+	return nil
 }
 
 // Check runs the set invariant.

@@ -1,8 +1,12 @@
-// Package appendlist is the Elle list-append workload: transactions of
-// appends and reads on a few keys, each key's value a list of the integers
-// appended to it, checked by the Elle-style checker (checkers/elle) for
-// strong snapshot isolation, which Percolator with a global TSO gives.
-package appendlist
+// Package elletxn is the Elle transactional workload in its two forms:
+// list-append (each key's value is the list of integers appended to it) and
+// rw-register (each key holds the last integer written). Transactions of
+// reads and appends or writes on a few keys run through the transactional
+// client, and the history is checked by the Elle-style checker
+// (checkers/elle) for strong snapshot isolation, which Percolator with a
+// global TSO gives. Every appended or written value is unique, so the checker
+// can tell which write a read saw.
+package elletxn
 
 import (
 	"context"
@@ -18,11 +22,14 @@ import (
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/txnkv"
+	"github.com/tikvsim/tikvsim/client/txnkv/transaction"
 	"github.com/tikvsim/tikvsim/workloads"
 )
 
-// Workload is the list-append workload. Zero options derive from the seed.
+// Workload is the Elle workload. Zero options derive from the seed.
 type Workload struct {
+	// Kind is elle.ListAppend or elle.RWRegister.
+	Kind elle.Workload
 	// Keys is the number of keys (3-8 when derived).
 	Keys int
 	// MaxMops is the longest transaction (1-4 mops when derived).
@@ -39,13 +46,16 @@ func (w *Workload) UsesCluster() bool { return true }
 
 // Describe returns the options in force.
 func (w *Workload) Describe() string {
-	return fmt.Sprintf("keys=%d max-mops=%d timeout=%v model=%s", w.Keys, w.MaxMops, w.Timeout, w.Model)
+	return fmt.Sprintf("%s keys=%d max-mops=%d timeout=%v model=%s", w.Kind, w.Keys, w.MaxMops, w.Timeout, w.Model)
 }
 
 // Setup derives the options.
 func (w *Workload) Setup(env *workloads.Env) error {
 	if env.TxnKV == nil {
-		return errors.New("appendlist: needs a cluster")
+		return errors.New("elletxn: needs a cluster")
+	}
+	if w.Kind != elle.ListAppend && w.Kind != elle.RWRegister {
+		return fmt.Errorf("elletxn: unknown kind %q", w.Kind)
 	}
 	if w.Keys == 0 {
 		w.Keys = 3 + env.Rand.IntN(6)
@@ -62,7 +72,12 @@ func (w *Workload) Setup(env *workloads.Env) error {
 	return nil
 }
 
-func key(i int) string { return fmt.Sprintf("list%d", i) }
+func (w *Workload) key(i int) string {
+	if w.Kind == elle.ListAppend {
+		return fmt.Sprintf("list%d", i)
+	}
+	return fmt.Sprintf("rw%d", i)
+}
 
 // Client runs one process's transactions until ctx is done.
 func (w *Workload) Client(ctx context.Context, env *workloads.Env, id int) {
@@ -74,46 +89,76 @@ func (w *Workload) Client(ctx context.Context, env *workloads.Env, id int) {
 	rng := rand.New(rand.NewPCG(env.Rand.Uint64(), uint64(id)))
 	proc, next := id, int64((id+1)*1_000_000)
 	for ctx.Err() == nil {
-		n := 1 + rng.IntN(w.MaxMops)
-		mops := make([]checkers.Mop, n)
+		mops := make([]checkers.Mop, 1+rng.IntN(w.MaxMops))
 		for i := range mops {
-			k := key(rng.IntN(w.Keys))
-			if rng.IntN(2) == 0 {
+			k := w.key(rng.IntN(w.Keys))
+			switch {
+			case rng.IntN(2) == 0:
 				mops[i] = checkers.Read(k, nil)
-			} else {
+			case w.Kind == elle.ListAppend:
 				next++
 				mops[i] = checkers.Append(k, next)
+			default:
+				next++
+				mops[i] = checkers.Write(k, next)
 			}
 		}
 		if w.txn(ctx, env, cli, proc, mops) {
-			proc += env.Clients + 1 // an info op ends the process (Jepsen)
+			proc = workloads.NextProcess(env, proc)
 		}
 		_ = env.Runtime.Sleep(ctx, time.Duration(rng.IntN(10))*time.Millisecond)
 	}
 }
 
-func parse(v []byte) []int64 {
+func parseList(v []byte) []int64 {
 	if len(v) == 0 {
 		return nil
 	}
 	parts := strings.Split(string(v), ",")
 	out := make([]int64, len(parts))
 	for i, p := range parts {
-		n, err := strconv.ParseInt(p, 10, 64)
-		if err != nil {
-			panic(fmt.Sprintf("appendlist: garbage list %q", v))
-		}
-		out[i] = n
+		out[i] = parseInt(p)
 	}
 	return out
 }
 
-func format(xs []int64) []byte {
+func parseInt(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("elletxn: garbage value %q", s))
+	}
+	return n
+}
+
+func formatList(xs []int64) []byte {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
 		parts[i] = strconv.FormatInt(x, 10)
 	}
 	return []byte(strings.Join(parts, ","))
+}
+
+// apply runs one mop in txn and returns it completed.
+func (w *Workload) apply(ctx context.Context, txn *transaction.KVTxn, m checkers.Mop) (checkers.Mop, error) {
+	if m.F == checkers.MopWrite {
+		return m, txn.Set([]byte(m.Key), []byte(strconv.FormatInt(m.Value.(int64), 10)))
+	}
+	v, err := txn.Get(ctx, []byte(m.Key))
+	missing := errors.Is(err, tikverr.ErrNotExist)
+	if err != nil && !missing {
+		return m, err
+	}
+	if w.Kind == elle.RWRegister {
+		if missing {
+			return checkers.Read(m.Key, nil), nil
+		}
+		return checkers.Read(m.Key, parseInt(string(v))), nil
+	}
+	list := parseList(v)
+	if m.F == checkers.MopRead {
+		return checkers.Read(m.Key, list), nil
+	}
+	return m, txn.Set([]byte(m.Key), formatList(append(list, m.Value.(int64))))
 }
 
 // txn runs one transaction; it reports whether its outcome is unknown.
@@ -128,33 +173,13 @@ func (w *Workload) txn(ctx context.Context, env *workloads.Env, cli *txnkv.Clien
 	}
 	done := make([]checkers.Mop, len(mops))
 	for i, m := range mops {
-		v, err := txn.Get(octx, []byte(m.Key))
-		if err != nil && !errors.Is(err, tikverr.ErrNotExist) {
+		if done[i], err = w.apply(octx, txn, m); err != nil {
 			_ = txn.Rollback()
 			p.Fail(err)
 			return false
 		}
-		list := parse(v)
-		if m.F == checkers.MopRead {
-			done[i] = checkers.Read(m.Key, list)
-			continue
-		}
-		list = append(list, m.Value.(int64))
-		_ = txn.Set([]byte(m.Key), format(list))
-		done[i] = m
 	}
-	err = txn.Commit(octx)
-	switch {
-	case err == nil:
-		p.OK(done)
-		return false
-	case tikverr.IsErrUndetermined(err):
-		p.Info(err)
-		return true
-	default:
-		p.Fail(err)
-		return false
-	}
+	return workloads.Complete(p, txn.Commit(octx), done)
 }
 
 // Final reads every key once the faults have healed.
@@ -166,19 +191,15 @@ func (w *Workload) Final(ctx context.Context, env *workloads.Env) error {
 	defer cli.Close()
 	mops := make([]checkers.Mop, w.Keys)
 	for i := range mops {
-		mops[i] = checkers.Read(key(i), nil)
+		mops[i] = checkers.Read(w.key(i), nil)
 	}
-	for ctx.Err() == nil {
-		before, _, _ := env.Recorder.Counts()
-		w.txn(ctx, env, cli, env.Clients, mops)
-		if after, _, _ := env.Recorder.Counts(); after > before {
-			return nil
-		}
+	if !workloads.UntilOK(ctx, env, func() { w.txn(ctx, env, cli, env.Clients, mops) }) {
+		return errors.New("elletxn: no final read succeeded after heal")
 	}
-	return errors.New("appendlist: no final read succeeded after heal")
+	return nil
 }
 
 // Check runs the Elle checker.
 func (w *Workload) Check(h checkers.History) checkers.Result {
-	return elle.Check(h, elle.Options{Model: w.Model, Workload: elle.ListAppend})
+	return elle.Check(h, elle.Options{Model: w.Model, Workload: w.Kind})
 }
