@@ -108,7 +108,8 @@ Faults: a preset (none, network, all, swarm) or an explicit schedule,
 at virtual time T: 'drop(0.1);@1.5s partition(counter|client0)'. Cluster
 workloads also take topology actions: @2s crash(2), split("reg2"), pd-leader.
 
-Exit status (a sweep reports the first of 1, 4, 3 that occurred):
+Exit status (a sweep exits with the most serious class it found, in the
+order 1, 4, 3):
   0  every run valid
   1  safety violation: a checker found an anomaly in the history
   2  bad usage or an internal error (such as a file that cannot be written)
