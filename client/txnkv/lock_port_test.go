@@ -15,6 +15,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/client/config/retry"
+	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
 	"github.com/tikvsim/tikvsim/client/txnkv/txnlock"
@@ -413,6 +414,46 @@ func TestLockResolverCache(t *testing.T) {
 		}
 		if n := len(h.requests(tikvrpc.CmdCheckTxnStatus)); n != 1 {
 			t.Fatalf("%d CheckTxnStatus for a cached status", n)
+		}
+	})
+}
+
+// TestBatchResolveLocks ports TestBatchResolveLocks (non-async part): GC's
+// batch resolution commits the locks of a committed transaction and rolls
+// back those of an expired one in one request; with a live transaction
+// among them it reports false and leaves the locks.
+func TestBatchResolveLocks(t *testing.T) {
+	run(t, 62, func(e *env) {
+		lr := e.cli.LockResolver()
+		s1 := e.ts(t)
+		e.prewriteTxn(t, s1, 3000, "k1", "k2")
+		c1 := e.ts(t)
+		e.commitRaw(t, s1, c1, "k1")
+		s3 := e.ts(t)
+		e.prewriteTxn(t, s3, 10, "k3", "k4") // expires at once
+		s5 := e.ts(t)
+		e.prewriteTxn(t, s5, 60000, "k5", "k6") // alive
+		_ = e.r.Sleep(e.ctx, 100*time.Millisecond)
+		e.ts(t) // the resolver judges expiry by the latest ts seen
+		reg, _ := e.c.Region(k("k2"))
+		loc := locate.NewRegionVerID(reg.Id, reg.RegionEpoch.ConfVer, reg.RegionEpoch.Version)
+		alive := []*txnlock.Lock{e.lockAt(t, "k2"), e.lockAt(t, "k6")}
+		if ok, err := lr.BatchResolveLocks(e.bo(20000), alive, loc); ok || err != nil {
+			t.Fatalf("with a live txn: %v, %v", ok, err)
+		}
+		if ok, err := lr.BatchResolveLocks(e.bo(20000), nil, loc); !ok || err != nil {
+			t.Fatalf("no locks: %v, %v", ok, err)
+		}
+		locks := []*txnlock.Lock{e.lockAt(t, "k2"), e.lockAt(t, "k3"), e.lockAt(t, "k4")}
+		if ok, err := lr.BatchResolveLocks(e.bo(20000), locks, loc); !ok || err != nil {
+			t.Fatalf("batch resolve: %v, %v", ok, err)
+		}
+		e.noLocks(t, "k2", "k3", "k4")
+		if e.get(t, "k2") != "v-k2" || e.get(t, "k4") != "" {
+			t.Fatal("wrong outcome")
+		}
+		if e.lockOf(t, "k6") == nil {
+			t.Fatal("live lock resolved")
 		}
 	})
 }

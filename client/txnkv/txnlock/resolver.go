@@ -339,3 +339,43 @@ func (lr *LockResolver) resolvePessimisticLock(bo *retry.Backoffer, l *Lock) err
 	}
 	return nil
 }
+
+// BatchResolveLocks resolves locks that all lie in region, as GC does with
+// the locks it scanned below its safe point (client-go BatchResolveLocks):
+// it finds each transaction's status once, then commits or rolls back all of
+// them in one ResolveLock request carrying every transaction. It reports
+// false, with no error, when some transaction is still alive (its lock may
+// not be resolved yet) or the region changed; the caller scans again.
+func (lr *LockResolver) BatchResolveLocks(bo *retry.Backoffer, locks []*Lock, region locate.RegionVerID) (bool, error) {
+	if len(locks) == 0 {
+		return true, nil
+	}
+	status := map[uint64]uint64{} // txn -> commit ts (0: rolled back)
+	var infos []*kvrpcpb.TxnInfo
+	for _, l := range locks {
+		if _, ok := status[l.TxnID]; ok {
+			continue
+		}
+		st, err := lr.statusFromLock(bo, l, 0)
+		if err != nil {
+			return false, err
+		}
+		if st.ttl != 0 {
+			return false, nil // alive: not ours to decide yet
+		}
+		status[l.TxnID] = st.CommitTS()
+		infos = append(infos, &kvrpcpb.TxnInfo{Txn: l.TxnID, Status: st.CommitTS()})
+	}
+	req := tikvrpc.NewRequest(tikvrpc.CmdResolveLock, &kvrpcpb.ResolveLockRequest{TxnInfos: infos})
+	resp, _, err := lr.s.Send(bo.GetCtx(), bo, req, region, readTimeoutShort)
+	if err != nil {
+		return false, err
+	}
+	if re, _ := resp.GetRegionError(); re != nil {
+		return false, bo.Backoff(retry.BoRegionMiss, errors.New(re.String()))
+	}
+	if ke := resp.Resp.(*kvrpcpb.ResolveLockResponse).GetError(); ke != nil {
+		return false, fmt.Errorf("txnlock: batch resolve locks: %w", tikverr.ExtractKeyErr(ke))
+	}
+	return true, nil
+}
