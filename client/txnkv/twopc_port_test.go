@@ -15,6 +15,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvsim/tikvsim/client/kv"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
 	"github.com/tikvsim/tikvsim/client/txnkv/transaction"
@@ -357,6 +358,57 @@ func TestTxnIterUnion(t *testing.T) {
 		}
 		if _, err := txn.IterReverse(e.ctx, nil, nil); !errors.Is(err, transaction.ErrInvalidTxn) {
 			t.Fatalf("IterReverse after rollback: %v", err)
+		}
+	})
+}
+
+// TestInsertAndDeleteYourWrites ports TestExtractKeyExistsErr,
+// TestDeleteYourWritesTTL and TestDeleteAllYourWrites (optimistic form):
+// an insert of an existing key fails with ErrKeyExist at prewrite; an
+// insert deleted again in the same transaction writes nothing but is still
+// checked absent (Op_CheckNotExists), also when it is the only key.
+func TestInsertAndDeleteYourWrites(t *testing.T) {
+	runHooked(t, 49, nil, func(e *env, h *hookTransport) {
+		e.commit(t, map[string]string{"exists": "1"})
+		insert := func(key string, del bool, others ...string) error {
+			txn, _ := e.cli.Begin(e.ctx)
+			if err := txn.GetMemBuffer().SetWithFlags(k(key), k("new"), kv.SetPresumeKeyNotExists); err != nil {
+				t.Fatal(err)
+			}
+			if del {
+				_ = txn.Delete(k(key))
+			}
+			for _, o := range others {
+				_ = txn.Set(k(o), k(o))
+			}
+			return txn.Commit(e.ctx)
+		}
+		if err := insert("exists", false); !tikverr.IsErrKeyExist(err) {
+			t.Fatalf("insert of an existing key: %v", err)
+		}
+		if err := insert("exists", true, "ba"); !tikverr.IsErrKeyExist(err) {
+			t.Fatalf("insert+delete of an existing key: %v", err)
+		}
+		if e.get(t, "exists") != "1" || e.get(t, "ba") != "" {
+			t.Fatal("failed transaction changed data")
+		}
+		if err := insert("bb", true, "ba"); err != nil {
+			t.Fatalf("insert+delete of an absent key with another write: %v", err)
+		}
+		if err := insert("dd", true); err != nil {
+			t.Fatalf("insert+delete alone: %v", err)
+		}
+		e.settle()
+		if e.get(t, "ba") != "ba" || e.get(t, "bb") != "" || e.get(t, "dd") != "" {
+			t.Fatal("wrong data after delete-your-writes")
+		}
+		e.noLocks(t, "ba", "bb", "dd")
+		for _, r := range h.requests(tikvrpc.CmdCommit) {
+			for _, key := range r.Req.(*kvrpcpb.CommitRequest).Keys {
+				if string(key) == "bb" || string(key) == "dd" {
+					t.Fatalf("prewrite-only key %s committed", key)
+				}
+			}
 		}
 	})
 }

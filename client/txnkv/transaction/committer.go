@@ -43,9 +43,26 @@ type mutation struct {
 	kvrpcpb.Mutation
 }
 
+// committable reports whether the mutation leaves a lock to commit: a
+// CheckNotExists is prewrite-only.
+func (m *mutation) committable() bool { return m.Op != kvrpcpb.Op_CheckNotExists }
+
+// primaryOf picks the primary key: the first mutation that leaves a lock
+// (a prewrite-only key cannot carry the transaction's status), or the first
+// key when there is none.
+func primaryOf(muts []*mutation) []byte {
+	for _, m := range muts {
+		if m.committable() {
+			return m.Key
+		}
+	}
+	return muts[0].Key
+}
+
 // collectMutations turns the write buffer into mutations in key order
 // (client-go initKeysAndMutations): values become Put, or Insert when the
-// key is presumed absent; tombstones become Del; flag-only keys are skipped.
+// key is presumed absent; tombstones become Del, or CheckNotExists when the
+// key is presumed absent; flag-only keys are skipped.
 func collectMutations(buf *unionstore.MemDB) []*mutation {
 	var out []*mutation
 	it := buf.IterWithFlags(nil, nil)
@@ -57,6 +74,12 @@ func collectMutations(buf *unionstore.MemDB) []*mutation {
 		m := &mutation{kvrpcpb.Mutation{Key: slices.Clone(it.Key())}}
 		v := it.Value()
 		switch {
+		case unionstore.IsTombstone(v) && it.Flags().HasPresumeKeyNotExists():
+			// An insert deleted again in the same transaction (delete your
+			// writes): nothing is written, but the key must still be checked
+			// absent, in prewrite only (client-go initKeysAndMutations:
+			// Op_CheckNotExists, flagged prewrite-only).
+			m.Op = kvrpcpb.Op_CheckNotExists
 		case unionstore.IsTombstone(v):
 			m.Op = kvrpcpb.Op_Del
 		case it.Flags().HasPresumeKeyNotExists():
@@ -118,6 +141,9 @@ func (c *committer) execute(ctx context.Context) error {
 		c.cleanupAsync()
 		return err
 	}
+	if !slices.ContainsFunc(c.muts, (*mutation).committable) {
+		return nil // only existence checks: they passed and nothing is locked
+	}
 	// Keep the primary lock alive until the commit decides (client-go starts
 	// the TTL manager once the primary is prewritten).
 	ttl := c.startTTLManager()
@@ -137,7 +163,7 @@ func (c *committer) execute(ctx context.Context) error {
 	}
 	var secondaries [][]byte
 	for _, m := range c.muts {
-		if !bytes.Equal(m.Key, c.primary) {
+		if m.committable() && !bytes.Equal(m.Key, c.primary) {
 			secondaries = append(secondaries, m.Key)
 		}
 	}

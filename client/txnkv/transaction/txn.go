@@ -156,6 +156,13 @@ func (t *KVTxn) Len() int {
 	return t.buf.Len()
 }
 
+// GetMemBuffer returns the transaction's write buffer, for writes with key
+// flags (client-go KVTxn.GetMemBuffer), e.g. SetWithFlags(key, value,
+// kv.SetPresumeKeyNotExists) for an insert whose existence check is left to
+// prewrite. The caller must not use it concurrently with the transaction's
+// other methods.
+func (t *KVTxn) GetMemBuffer() *unionstore.MemDB { return t.buf }
+
 // SetEntrySizeLimit bounds the write buffer: one entry (key plus value) to
 // entryLimit bytes and the whole buffer to bufferLimit bytes; 0 means no
 // limit. A Set over a limit fails with *tikverr.ErrEntryTooLarge or
@@ -240,7 +247,7 @@ func (t *KVTxn) Commit(ctx context.Context) error {
 	if len(muts) == 0 {
 		return nil
 	}
-	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: muts[0].Key, startTime: t.startTime}
+	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: primaryOf(muts), startTime: t.startTime}
 	if err := c.execute(ctx); err != nil {
 		return err
 	}
