@@ -457,3 +457,72 @@ func TestBatchResolveLocks(t *testing.T) {
 		}
 	})
 }
+
+// TestResolveAfterSplits: the reader's and the resolver's cached regions
+// are stale (regions split after they were cached) while they meet the
+// locks of a big transaction (TxnSize over the lite threshold: resolved
+// region by region) whose primary committed; every path relocates on
+// EpochNotMatch and reads the committed values.
+func TestResolveAfterSplits(t *testing.T) {
+	run(t, 63, func(e *env) {
+		kvs := map[string]string{}
+		for c := 'a'; c <= 'z'; c++ {
+			kvs[string(c)] = "old"
+		}
+		e.commit(t, kvs)
+		// Warm the client's region cache.
+		if _, err := e.cli.GetSnapshot(e.ts(t)).BatchGet(e.ctx, [][]byte{k("a"), k("h"), k("q")}); err != nil {
+			t.Fatal(err)
+		}
+		start := e.ts(t)
+		locked := []string{"c", "d", "e", "h", "i", "q", "r"}
+		for _, key := range locked {
+			e.raw(t, k(key), tikvrpc.CmdPrewrite, &kvrpcpb.PrewriteRequest{PrimaryLock: k("c"), StartVersion: start, LockTtl: 60000, TxnSize: 20,
+				Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: k(key), Value: k("new")}}})
+		}
+		e.commitRaw(t, start, e.ts(t), "c")
+		for _, s := range []string{"d", "e", "i", "r"} {
+			if err := e.c.Split(k(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap := e.cli.GetSnapshot(e.ts(t))
+		snap.ScanBatchSize = 3
+		it, err := snap.Iter(e.ctx, k("a"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ; it.Valid(); n++ {
+			want := "old"
+			if slices.Contains(locked, string(it.Key())) {
+				want = "new"
+			}
+			if string(it.Value()) != want {
+				t.Fatalf("%s = %q, want %q", it.Key(), it.Value(), want)
+			}
+			if err := it.Next(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n != 26 {
+			t.Fatalf("scanned %d keys", n)
+		}
+		// Readers read through a committed transaction's locks without
+		// resolving each one (the request context lists the transaction);
+		// a writer resolves the rest.
+		w := map[string]string{}
+		for _, key := range locked {
+			w[key] = "newer"
+		}
+		e.commit(t, w)
+		e.settle()
+		e.noLocks(t, locked...)
+		// Reverse over fresh splits too.
+		_ = e.c.Split(k("m"))
+		got := drainer(t)(e.cli.GetSnapshot(e.ts(t)).IterReverse(e.ctx, nil, k("a")))
+		if len(got) != 26 || got[0] != "z" {
+			t.Fatalf("reverse scan = %v", got)
+		}
+	})
+}
