@@ -64,7 +64,7 @@ func (e *env) prepareAlphabetLocks(t *testing.T) {
 // ...WithSeekKeyOnly and ...WithBatchGet: a reader meeting committed,
 // rolled-back and expired locks reads the right values by every path.
 func TestScanLockResolve(t *testing.T) {
-	for _, mode := range []string{"get", "seek", "seek-key-only", "batch-get"} {
+	for _, mode := range []string{"get", "seek", "seek-key-only", "batch-get", "reverse-seek"} {
 		t.Run(mode, func(t *testing.T) {
 			run(t, 51, func(e *env) {
 				e.prepareAlphabetLocks(t)
@@ -104,6 +104,21 @@ func TestScanLockResolve(t *testing.T) {
 						}
 					}
 					want = want[:len(want)-1] // z is past the bound
+				case "reverse-seek":
+					snap := txn.GetSnapshot()
+					snap.ScanBatchSize = 3
+					it, err := snap.IterReverse(e.ctx, k("z"), k("a"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for it.Valid() {
+						got = append(got, string(it.Value()))
+						if err := it.Next(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					want = want[:len(want)-1]
+					slices.Reverse(want)
 				case "batch-get":
 					var keys [][]byte
 					for c := 'a'; c <= 'z'; c++ {
