@@ -412,3 +412,31 @@ func TestInsertAndDeleteYourWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestContextCancelCausingUndetermined ports
+// TestContextCancelCausingUndetermined: the caller's context is cancelled
+// while the primary commit is in flight (it reached TiKV); Commit is
+// undetermined and wraps context.Canceled.
+func TestContextCancelCausingUndetermined(t *testing.T) {
+	runHooked(t, 50, nil, func(e *env, h *hookTransport) {
+		ctx, cancel := context.WithCancel(e.ctx)
+		h.setHook(func(addr string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+			if req.Type == tikvrpc.CmdCommit {
+				_, _ = h.Transport.SendRequest(e.ctx, addr, req, time.Second)
+				cancel()
+				return nil, ctx.Err()
+			}
+			return nil, nil
+		})
+		txn, _ := e.cli.Begin(e.ctx)
+		_ = txn.Set(k("a"), k("va"))
+		err := txn.Commit(ctx)
+		if !tikverr.IsErrUndetermined(err) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("commit = %v, want undetermined wrapping context.Canceled", err)
+		}
+		h.setHook(nil)
+		if e.get(t, "a") != "va" {
+			t.Fatal("the commit that reached TiKV is not visible")
+		}
+	})
+}
