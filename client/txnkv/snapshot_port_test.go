@@ -142,6 +142,15 @@ func TestSnapshotRCRead(t *testing.T) {
 		if err != nil || string(m["a"]) != "1" {
 			t.Fatalf("RC batch get = %v, %v", m, err)
 		}
+		// RCCheckTS: a version newer than the read ts is a write conflict,
+		// not a value.
+		e.commit(t, map[string]string{"b": "1"})
+		old := e.cli.GetSnapshot(e.ts(t))
+		e.commit(t, map[string]string{"b": "2"})
+		old.IsolationLevel = kvrpcpb.IsolationLevel_RCCheckTS
+		if _, err := old.Get(e.ctx, k("b")); !tikverr.IsErrWriteConflict(err) {
+			t.Fatalf("RCCheckTS over a newer write: %v", err)
+		}
 	})
 }
 
