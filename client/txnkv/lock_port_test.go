@@ -310,6 +310,21 @@ func TestLockTTL(t *testing.T) {
 		if pw.LockTtl < 12000 || pw.LockTtl > 12500 {
 			t.Fatalf("4 MiB txn lock TTL %d, want about 6000*sqrt(size in MiB)", pw.LockTtl)
 		}
+		// 12 MiB: 6000*sqrt(12) is over 20s, capped at the managed lock TTL
+		// (20s), not 20 minutes.
+		txn, _ = e.cli.Begin(e.ctx)
+		for i := range 6144 {
+			key := keyN(i) + "-padding"
+			_ = txn.Set(k(key), make([]byte, 2048-len(key)))
+		}
+		n = len(h.requests(tikvrpc.CmdPrewrite))
+		if err := txn.Commit(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		pw = h.requests(tikvrpc.CmdPrewrite)[n].Req.(*kvrpcpb.PrewriteRequest)
+		if pw.LockTtl < 20000 || pw.LockTtl > 20500 {
+			t.Fatalf("12 MiB txn lock TTL %d, want 20000 (capped) plus elapsed", pw.LockTtl)
+		}
 	})
 }
 

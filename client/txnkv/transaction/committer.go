@@ -27,8 +27,11 @@ const (
 	// defaultLockTTL is the lock TTL of a small transaction, in ms
 	// (client-go defaultLockTTL).
 	defaultLockTTL = 3000
-	// maxLockTTL caps the TTL of a big one (client-go maxLockTTL, 20 min).
-	maxLockTTL = 20 * 60 * 1000
+	// maxLockTTL caps the size-based TTL of a big one at the TTL manager's
+	// lease (client-go txnLockTTL caps at ManagedLockTTL, 20s): beyond that
+	// the TTL manager keeps the lock alive, and a crashed writer's locks
+	// block others for at most 20s.
+	maxLockTTL = 20 * 1000
 	// ttlFactor scales the TTL with the square root of the size in MiB.
 	ttlFactor = 6000
 	// prewriteMaxBackoff and commitMaxBackoff are the budgets in ms
@@ -108,10 +111,11 @@ func (c *committer) backoffer(ctx context.Context, ms int) *retry.Backoffer {
 }
 
 // lockTTL is client-go txnLockTTL: 3s for small transactions, growing with
-// the square root of the size for big ones, plus the time already spent.
+// the square root of the size for big ones up to 20s, plus the time spent
+// since Begin.
 func (c *committer) lockTTL() uint64 {
 	ttl := uint64(defaultLockTTL)
-	if c.size > txnCommitBatchSize {
+	if c.size >= txnCommitBatchSize {
 		mb := float64(c.size) / 1024 / 1024
 		ttl = min(uint64(ttlFactor*sqrt(mb)), maxLockTTL)
 		ttl = max(ttl, defaultLockTTL)
