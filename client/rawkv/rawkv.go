@@ -31,6 +31,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/internal/apicodec"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
+	"github.com/tikvsim/tikvsim/client/metrics"
 	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/tikverr"
@@ -137,7 +139,17 @@ type config struct {
 	apiVersion kvrpcpb.APIVersion
 	keyspace   string
 	meta       *keyspacepb.KeyspaceMeta
+	logger     *slog.Logger
+	metrics    *metrics.Metrics
 }
+
+// WithLogger sets the logger (default: none). The client logs retries at
+// debug level.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMetrics sets the Prometheus collectors the client reports to (see
+// client/metrics; default: none).
+func WithMetrics(m *metrics.Metrics) Option { return func(c *config) { c.metrics = m } }
 
 // WithRuntime sets the runtime (default rt.Real).
 func WithRuntime(r rt.Runtime) Option { return func(c *config) { c.rt = r } }
@@ -228,7 +240,9 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("rawkv: %w", err)
 	}
 	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
-	return &Client{cfg: cfg, codec: codec, cache: cache, sender: sender.NewWithCodec(cache, cfg.tr, codec), vars: retry.DefaultVars()}, nil
+	s := sender.NewWithCodec(cache, cfg.tr, codec)
+	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
+	return &Client{cfg: cfg, codec: codec, cache: cache, sender: s, vars: retry.DefaultVars()}, nil
 }
 
 // NewClientWithOpts is NewClient that, for API V2 without WithKeyspaceMeta,
@@ -320,7 +334,9 @@ func (c *Client) options(opts []RawOption) rawOptions {
 }
 
 func (c *Client) backoffer(ctx context.Context) *retry.Backoffer {
-	return retry.NewBackoffer(ctx, c.cfg.budgetMS, retry.Env{Clock: c.cfg.rt, Rand: c.cfg.rt.NewRand(), Vars: c.vars})
+	env := c.sender.BackoffEnv(c.cfg.rt)
+	env.Vars = c.vars
+	return retry.NewBackoffer(ctx, c.cfg.budgetMS, env)
 }
 
 func (c *Client) timeout(write bool) time.Duration {

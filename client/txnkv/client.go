@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
+	"github.com/tikvsim/tikvsim/client/metrics"
 	"github.com/tikvsim/tikvsim/client/oracle"
 	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/rt"
@@ -26,11 +28,21 @@ import (
 type Option func(*config)
 
 type config struct {
-	rt    rt.Runtime
-	tr    transport.Transport
-	pd    pd.Client
-	cache locate.Options
+	rt      rt.Runtime
+	tr      transport.Transport
+	pd      pd.Client
+	cache   locate.Options
+	logger  *slog.Logger
+	metrics *metrics.Metrics
 }
+
+// WithLogger sets the logger (default: none). The client logs retries at
+// debug level.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMetrics sets the Prometheus collectors the client reports to (see
+// client/metrics; default: none).
+func WithMetrics(m *metrics.Metrics) Option { return func(c *config) { c.metrics = m } }
 
 // WithRuntime sets the runtime (default rt.Real).
 func WithRuntime(r rt.Runtime) Option { return func(c *config) { c.rt = r } }
@@ -67,6 +79,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	cache := locate.New(cfg.rt, sender.RegionSource(cfg.pd), cfg.cache)
 	s := sender.New(cache, cfg.tr)
+	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
 	o := oracle.NewPDOracle(cfg.rt, cfg.pd, 0)
 	return &Client{cfg: cfg, cache: cache, oracle: o, store: &transaction.Store{
 		RT: cfg.rt, Sender: s, Oracle: o, Resolver: txnlock.NewLockResolver(s, o),

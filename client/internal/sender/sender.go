@@ -64,6 +64,7 @@ type Sender struct {
 	cache *locate.Cache
 	tr    transport.Transport
 	codec *apicodec.Codec // nil: requests go out as given
+	obs   Observer
 }
 
 // New returns a sender routing through cache and sending with tr. Requests
@@ -134,7 +135,9 @@ func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Req
 		if err := tikvrpc.SetContext(req, rpc.Meta, rpc.Peer); err != nil {
 			return nil, rpc, err
 		}
+		start := s.now()
 		resp, err := s.send(ctx, rpc.Addr, req, timeout)
+		s.observe(req, rpc.Addr, start, resp, err)
 		if err != nil {
 			if apicodec.IsDecodeError(err) || errors.Is(err, apicodec.ErrKeyOutOfBound) {
 				return nil, rpc, fmt.Errorf("%s to %v: %w", req.Type, rpc, err)

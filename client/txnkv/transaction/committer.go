@@ -107,7 +107,7 @@ type committer struct {
 }
 
 func (c *committer) backoffer(ctx context.Context, ms int) *retry.Backoffer {
-	return retry.NewBackoffer(ctx, ms, retry.Env{Clock: c.store.RT, Rand: c.store.RT.NewRand()})
+	return retry.NewBackoffer(ctx, ms, c.store.Sender.BackoffEnv(c.store.RT))
 }
 
 // lockTTL is client-go txnLockTTL: 3s for small transactions, growing with

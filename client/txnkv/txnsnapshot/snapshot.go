@@ -63,7 +63,7 @@ func New(r rt.Runtime, s *sender.Sender, lr *txnlock.LockResolver, version uint6
 func (s *KVSnapshot) Version() uint64 { return s.version }
 
 func (s *KVSnapshot) backoffer(ctx context.Context) *retry.Backoffer {
-	return retry.NewBackoffer(ctx, getMaxBackoff, retry.Env{Clock: s.rt, Rand: s.rt.NewRand()})
+	return retry.NewBackoffer(ctx, getMaxBackoff, s.s.BackoffEnv(s.rt))
 }
 
 func (s *KVSnapshot) context() kvrpcpb.Context {
