@@ -88,4 +88,6 @@ func (m *Metrics) RegionErrorCounter(kind string) prometheus.Counter {
 }
 
 // BackoffCounter returns the sleep counter of one backoff config.
-func (m *Metrics) BackoffCounter(kind string) prometheus.Counter { return m.backoffs.WithLabelValues(kind) }
+func (m *Metrics) BackoffCounter(kind string) prometheus.Counter {
+	return m.backoffs.WithLabelValues(kind)
+}
