@@ -20,7 +20,7 @@ func BenchmarkSmallTxnCommit(b *testing.B) {
 	b.ReportAllocs()
 	w := sim.New(1, sim.Options{})
 	net := network.New(w, network.Config{NoCopy: true})
-	c := cluster.New(w, net, cluster.Config{SplitKeys: [][]byte{[]byte("k5")}})
+	c := cluster.New(w, net, cluster.Config{TxnKeys: true, SplitKeys: [][]byte{[]byte("k5")}})
 	cli, err := txnkv.NewClient(txnkv.WithRuntime(clock.New(w)), txnkv.WithTransport(c.NewTransport("app")), txnkv.WithPD(c.NewPDClient("app")))
 	if err != nil {
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tikvsim/tikvsim/client/internal/apicodec"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/metrics"
@@ -77,8 +78,15 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.tr == nil || cfg.pd == nil {
 		return nil, errors.New("txnkv: NewClient needs WithTransport and WithPD")
 	}
-	cache := locate.New(cfg.rt, sender.RegionSource(cfg.pd), cfg.cache)
-	s := sender.New(cache, cfg.tr)
+	// TiKV keeps transactional region boundaries memcomparable-encoded:
+	// the codec decodes them for the cache and EpochNotMatch answers
+	// (client-go codecV1 in txn mode).
+	codec, err := apicodec.NewCodecV1(apicodec.ModeTxn)
+	if err != nil {
+		return nil, err
+	}
+	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
+	s := sender.NewWithCodec(cache, cfg.tr, codec)
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
 	o := oracle.NewPDOracle(cfg.rt, cfg.pd, 0)
 	return &Client{cfg: cfg, cache: cache, oracle: o, store: &transaction.Store{

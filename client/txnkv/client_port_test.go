@@ -26,7 +26,7 @@ func TestClientLifecycle(t *testing.T) {
 	}
 	w := sim.New(1, sim.Options{MaxTime: time.Hour})
 	net := network.New(w, network.Config{})
-	c := cluster.New(w, net, cluster.Config{})
+	c := cluster.New(w, net, cluster.Config{TxnKeys: true})
 	r := clock.New(w)
 	cli, err := txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(c.NewTransport("app")), txnkv.WithPD(c.NewPDClient("app")),
 		txnkv.WithRegionCache(locate.Options{}))

@@ -71,7 +71,7 @@ func runHooked(t *testing.T, seed uint64, splits []string, body func(e *env, h *
 	for _, s := range splits {
 		sk = append(sk, []byte(s))
 	}
-	c := cluster.New(w, net, cluster.Config{SplitKeys: sk})
+	c := cluster.New(w, net, cluster.Config{TxnKeys: true, SplitKeys: sk})
 	r := clock.New(w)
 	h := &hookTransport{Transport: c.NewTransport("app")}
 	cli, err := txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(h), txnkv.WithPD(c.NewPDClient("app")))

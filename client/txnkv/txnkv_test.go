@@ -32,7 +32,7 @@ func run(t *testing.T, seed uint64, body func(e *env)) {
 	t.Helper()
 	w := sim.New(seed, sim.Options{MaxTime: 2 * time.Hour})
 	net := network.New(w, network.Config{})
-	c := cluster.New(w, net, cluster.Config{SplitKeys: [][]byte{[]byte("g"), []byte("p")}})
+	c := cluster.New(w, net, cluster.Config{TxnKeys: true, SplitKeys: [][]byte{[]byte("g"), []byte("p")}})
 	r := clock.New(w)
 	cli, err := txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(c.NewTransport("app")), txnkv.WithPD(c.NewPDClient("app")))
 	if err != nil {

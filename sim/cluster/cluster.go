@@ -47,6 +47,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 
+	"github.com/tikvsim/tikvsim/client/util/codec"
 	"github.com/tikvsim/tikvsim/internal/invariants"
 	"github.com/tikvsim/tikvsim/sim"
 	"github.com/tikvsim/tikvsim/sim/cluster/mvcc"
@@ -83,6 +84,14 @@ type Config struct {
 	// MaxEntrySize is raftstore's raft-entry-max-size: a write request
 	// larger than this fails with RaftEntryTooLarge (default 8 MiB).
 	MaxEntrySize int
+	// TxnKeys makes region boundaries memcomparable-encoded keys, as TiKV
+	// keeps them for transactional data: transactional requests' keys are
+	// encoded before the region check, exactly as TiKV turns a user key into
+	// its data key, and SplitKeys and the Split/Merge/TransferLeader/Region
+	// methods take user keys. Without it boundaries are the raw keys of API
+	// V1 raw mode. A cluster serves one kind of data, as a V1 cluster does in
+	// practice; raw commands always compare keys as given.
+	TxnKeys bool
 }
 
 func (c Config) withDefaults() Config {
@@ -236,6 +245,7 @@ func (c *Cluster) boot() {
 		if len(k) == 0 {
 			continue
 		}
+		k = c.toBoundary(k)
 		if err := c.split(k); err != nil {
 			invariants.Fail("initial split: %v", err)
 		}
@@ -335,10 +345,29 @@ func (c *Cluster) StoreIDs() []uint64 {
 	return ids
 }
 
+// toBoundary maps a user key into the space of region boundaries.
+func (c *Cluster) toBoundary(key []byte) []byte {
+	if !c.cfg.TxnKeys || len(key) == 0 {
+		return key
+	}
+	return codec.EncodeBytes(nil, key)
+}
+
+// fromBoundary maps a region boundary back to a user key (empty stays
+// empty: -inf or +inf).
+func (c *Cluster) fromBoundary(b []byte) []byte {
+	if !c.cfg.TxnKeys || len(b) == 0 {
+		return b
+	}
+	_, k, err := codec.DecodeBytes(b, nil)
+	invariants.Assert(err == nil, "undecodable region boundary %q: %v", b, err)
+	return k
+}
+
 // Region returns a copy of the authoritative metadata of the region
 // containing key and its leader store (0: no leader).
 func (c *Cluster) Region(key []byte) (*metapb.Region, uint64) {
-	r := c.regionFor(key)
+	r := c.regionFor(c.toBoundary(key))
 	return proto.Clone(r.meta).(*metapb.Region), r.leader
 }
 

@@ -13,6 +13,7 @@ import (
 // region check covers, whether it is a write (a Raft proposal: entry size and
 // stale-command checks), whether it needs max_ts synced, and how to run it.
 type cmdSpec struct {
+	raw        bool // a raw KV command: keys compare with boundaries as given
 	write      bool
 	admin      bool // checks conf_ver as well as version
 	keys       func(req contexted) [][]byte
@@ -61,19 +62,30 @@ func pairKeys(ps []*kvrpcpb.KvPair) [][]byte {
 	return out
 }
 
+// userBounds returns r's range in the key space of the command's keys:
+// boundaries decoded for transactional commands on a TxnKeys cluster.
+func (c *Cluster) userBounds(r *region, raw bool) (start, end []byte) {
+	if raw {
+		return r.meta.StartKey, r.meta.EndKey
+	}
+	return c.fromBoundary(r.meta.StartKey), c.fromBoundary(r.meta.EndKey)
+}
+
 // clampEnd bounds a forward range's exclusive end to the region's end.
-func clampEnd(r *region, end []byte) []byte {
-	if len(r.meta.EndKey) > 0 && (len(end) == 0 || bytes.Compare(end, r.meta.EndKey) > 0) {
-		return r.meta.EndKey
+func (c *Cluster) clampEnd(r *region, raw bool, end []byte) []byte {
+	_, rend := c.userBounds(r, raw)
+	if len(rend) > 0 && (len(end) == 0 || bytes.Compare(end, rend) > 0) {
+		return rend
 	}
 	return end
 }
 
 // clampLower bounds a reverse range's inclusive lower end to the region's
 // start.
-func clampLower(r *region, lower []byte) []byte {
-	if bytes.Compare(lower, r.meta.StartKey) < 0 {
-		return r.meta.StartKey
+func (c *Cluster) clampLower(r *region, raw bool, lower []byte) []byte {
+	rstart, _ := c.userBounds(r, raw)
+	if bytes.Compare(lower, rstart) < 0 {
+		return rstart
 	}
 	return lower
 }
@@ -101,9 +113,9 @@ func init() {
 	register(scan, nil, func(c *Cluster, r *region, req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 		q := *req // clamp a copy: the caller may keep its request (no-copy networks)
 		if q.Reverse {
-			q.EndKey = clampLower(r, q.EndKey)
+			q.EndKey = c.clampLower(r, false, q.EndKey)
 		} else {
-			q.EndKey = clampEnd(r, q.EndKey)
+			q.EndKey = c.clampEnd(r, false, q.EndKey)
 		}
 		return c.engine.Scan(&q)
 	})
@@ -118,7 +130,8 @@ func init() {
 	scanLock := read
 	scanLock.span = fwdSpan(func(q *kvrpcpb.ScanLockRequest) []byte { return q.StartKey })
 	register(scanLock, nil, func(c *Cluster, r *region, q *kvrpcpb.ScanLockRequest) *kvrpcpb.ScanLockResponse {
-		return c.engine.ScanLockInRange(q, r.meta.StartKey, r.meta.EndKey)
+		start, end := c.userBounds(r, false)
+		return c.engine.ScanLockInRange(q, start, end)
 	})
 
 	// Transactional writes.
@@ -154,7 +167,8 @@ func init() {
 	register(write, func(q *kvrpcpb.ResolveLockRequest) [][]byte { return q.Keys },
 		func(c *Cluster, r *region, q *kvrpcpb.ResolveLockRequest) *kvrpcpb.ResolveLockResponse {
 			if len(q.Keys) == 0 {
-				return c.engine.ResolveLockInRange(q, r.meta.StartKey, r.meta.EndKey)
+				start, end := c.userBounds(r, false)
+				return c.engine.ResolveLockInRange(q, start, end)
 			}
 			return c.engine.ResolveLock(q)
 		})
@@ -172,7 +186,8 @@ func init() {
 	register(write, func(q *kvrpcpb.PessimisticRollbackRequest) [][]byte { return q.Keys },
 		func(c *Cluster, r *region, q *kvrpcpb.PessimisticRollbackRequest) *kvrpcpb.PessimisticRollbackResponse {
 			if len(q.Keys) == 0 {
-				return c.engine.PessimisticRollbackInRange(q, r.meta.StartKey, r.meta.EndKey)
+				start, end := c.userBounds(r, false)
+				return c.engine.PessimisticRollbackInRange(q, start, end)
 			}
 			return c.engine.PessimisticRollback(q)
 		})
@@ -182,11 +197,12 @@ func init() {
 	delRange.span = fwdSpan(func(q *kvrpcpb.DeleteRangeRequest) []byte { return q.StartKey })
 	register(delRange, nil, func(c *Cluster, r *region, req *kvrpcpb.DeleteRangeRequest) *kvrpcpb.DeleteRangeResponse {
 		q := *req
-		q.EndKey = clampEnd(r, q.EndKey)
+		q.EndKey = c.clampEnd(r, false, q.EndKey)
 		return c.engine.DeleteRange(&q)
 	})
 
 	// Raw KV.
+	read.raw, write.raw = true, true
 	register(read, func(q *kvrpcpb.RawGetRequest) [][]byte { return one(q.Key) },
 		func(c *Cluster, _ *region, q *kvrpcpb.RawGetRequest) *kvrpcpb.RawGetResponse {
 			return c.engine.RawGet(q, c.w.Now())
@@ -215,7 +231,7 @@ func init() {
 	rawDelRange.span = fwdSpan(func(q *kvrpcpb.RawDeleteRangeRequest) []byte { return q.StartKey })
 	register(rawDelRange, nil, func(c *Cluster, r *region, req *kvrpcpb.RawDeleteRangeRequest) *kvrpcpb.RawDeleteRangeResponse {
 		q := *req
-		q.EndKey = clampEnd(r, q.EndKey)
+		q.EndKey = c.clampEnd(r, true, q.EndKey)
 		return c.engine.RawDeleteRange(&q, c.w.Now())
 	})
 	rawScan := read
@@ -226,16 +242,16 @@ func init() {
 	register(rawScan, nil, func(c *Cluster, r *region, req *kvrpcpb.RawScanRequest) *kvrpcpb.RawScanResponse {
 		q := *req
 		if q.Reverse {
-			q.EndKey = clampLower(r, q.EndKey)
+			q.EndKey = c.clampLower(r, true, q.EndKey)
 		} else {
-			q.EndKey = clampEnd(r, q.EndKey)
+			q.EndKey = c.clampEnd(r, true, q.EndKey)
 		}
 		return c.engine.RawScan(&q, c.w.Now())
 	})
 	register(read, func(q *kvrpcpb.RawBatchScanRequest) [][]byte { return rangeStarts(q.Ranges) },
 		func(c *Cluster, r *region, req *kvrpcpb.RawBatchScanRequest) *kvrpcpb.RawBatchScanResponse {
 			q := *req
-			q.Ranges = clampRanges(r, req.Ranges)
+			q.Ranges = c.clampRanges(r, req.Ranges)
 			return c.engine.RawBatchScan(&q, c.w.Now())
 		})
 	register(write, func(q *kvrpcpb.RawCASRequest) [][]byte { return one(q.Key) },
@@ -249,16 +265,16 @@ func init() {
 	register(read, func(q *kvrpcpb.RawChecksumRequest) [][]byte { return rangeStarts(q.Ranges) },
 		func(c *Cluster, r *region, req *kvrpcpb.RawChecksumRequest) *kvrpcpb.RawChecksumResponse {
 			q := *req
-			q.Ranges = clampRanges(r, req.Ranges)
+			q.Ranges = c.clampRanges(r, req.Ranges)
 			return c.engine.RawChecksum(&q, c.w.Now())
 		})
 }
 
-// clampRanges returns copies of rs with their ends bounded to r.
-func clampRanges(r *region, rs []*kvrpcpb.KeyRange) []*kvrpcpb.KeyRange {
+// clampRanges returns copies of rs (raw ranges) with their ends bounded to r.
+func (c *Cluster) clampRanges(r *region, rs []*kvrpcpb.KeyRange) []*kvrpcpb.KeyRange {
 	out := make([]*kvrpcpb.KeyRange, len(rs))
 	for i, kr := range rs {
-		out[i] = &kvrpcpb.KeyRange{StartKey: kr.StartKey, EndKey: clampEnd(r, kr.EndKey)}
+		out[i] = &kvrpcpb.KeyRange{StartKey: kr.StartKey, EndKey: c.clampEnd(r, true, kr.EndKey)}
 	}
 	return out
 }

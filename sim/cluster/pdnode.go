@@ -127,7 +127,7 @@ func (c *Cluster) runOps() {
 		case pd.OpSplit:
 			for _, k := range op.SplitKeys {
 				if r.contains(k) && len(k) > 0 {
-					_ = c.Split(k)
+					_ = c.splitBoundary(k)
 				}
 			}
 		case pd.OpScatter:

@@ -8,6 +8,8 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
+
+	"github.com/tikvsim/tikvsim/client/util/codec"
 )
 
 // pdAgrees reports whether PD's view of every region (id, range, epoch,
@@ -150,6 +152,35 @@ func TestGCFollowsPDSafePoint(t *testing.T) {
 		e.sleep(2 * time.Second)
 		if n := versions(); n != 1 {
 			t.Fatalf("%d versions after the GC safe point passed both commits, want 1", n)
+		}
+	})
+}
+
+// TestTxnKeysEncodeBoundaries checks that a TxnKeys cluster keeps region
+// boundaries memcomparable-encoded, as TiKV does for transactional data, and
+// checks transactional keys in that space.
+func TestTxnKeysEncodeBoundaries(t *testing.T) {
+	run(t, 33, Config{TxnKeys: true}, func(e *env) {
+		rs := e.c.Regions()
+		if len(rs) != 2 || string(rs[1].StartKey) == "m" || string(rs[0].EndKey) != string(codec.EncodeBytes(nil, []byte("m"))) {
+			t.Fatalf("boundaries %q / %q, want the encoding of m", rs[0].EndKey, rs[1].StartKey)
+		}
+		rctx, leader := e.ctxFor("n")
+		resp, err := e.call(leader, &kvrpcpb.GetRequest{Context: rctx, Key: []byte("n"), Version: 10})
+		if err != nil || regionError(resp) != nil {
+			t.Fatalf("get n in [enc(m), +inf): %v %v", err, regionError(resp))
+		}
+		// "l" sorts below "m" as a user key, and so does its encoding.
+		resp, _ = e.call(leader, &kvrpcpb.GetRequest{Context: rctx, Key: []byte("l"), Version: 10})
+		if regionError(resp).GetKeyNotInRegion() == nil {
+			t.Fatalf("get l: %v, want KeyNotInRegion", regionError(resp))
+		}
+		// Splitting by user key splits at its encoding.
+		if err := e.c.Split([]byte("t")); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := e.c.Region([]byte("u")); string(r.StartKey) != string(codec.EncodeBytes(nil, []byte("t"))) {
+			t.Fatalf("region of u starts at %q", r.StartKey)
 		}
 	})
 }

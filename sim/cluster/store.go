@@ -134,15 +134,23 @@ func (s *Store) check(req contexted, spec *cmdSpec) (*region, *errorpb.Error) {
 	if ep := rctx.GetRegionEpoch(); ep == nil || ep.Version != r.meta.RegionEpoch.Version || (spec.admin && ep.ConfVer != r.meta.RegionEpoch.ConfVer) {
 		return nil, c.epochNotMatch(r, ep)
 	}
+	// TiKV checks a transactional key as its data key (keys::data_key of
+	// Key::from_raw): memcomparable-encoded on a TxnKeys cluster.
+	bound := func(k []byte) []byte {
+		if spec.raw {
+			return k
+		}
+		return c.toBoundary(k)
+	}
 	if spec.keys != nil {
 		for _, k := range spec.keys(req) {
-			if !r.contains(k) {
+			if !r.contains(bound(k)) {
 				return nil, keyNotInRegion(r, k)
 			}
 		}
 	}
 	if spec.span != nil {
-		if start, reverse := spec.span(req); !spanStartsIn(r, start, reverse) {
+		if start, reverse := spec.span(req); !spanStartsIn(r, bound(start), reverse) {
 			return nil, keyNotInRegion(r, start)
 		}
 	}

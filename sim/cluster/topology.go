@@ -59,7 +59,10 @@ func (c *Cluster) split(key []byte) error {
 
 // Split splits the region containing key at key and reports both halves to
 // PD through their leaders' heartbeats.
-func (c *Cluster) Split(key []byte) error {
+func (c *Cluster) Split(key []byte) error { return c.splitBoundary(c.toBoundary(key)) }
+
+// splitBoundary is Split at a key in boundary space (PD's split keys are).
+func (c *Cluster) splitBoundary(key []byte) error {
 	if err := c.split(key); err != nil {
 		return err
 	}
@@ -75,7 +78,7 @@ func (c *Cluster) Split(key []byte) error {
 // when it is the last region). The surviving region's version becomes
 // max(source, target)+1 (TiKV's CommitMerge, fsm/apply.rs exec_commit_merge).
 func (c *Cluster) Merge(key []byte) error {
-	src := c.regionFor(key)
+	src := c.regionFor(c.toBoundary(key))
 	i := slices.Index(c.regs, src)
 	var dst *region
 	switch {
@@ -101,7 +104,7 @@ func (c *Cluster) Merge(key []byte) error {
 // leader fail with StaleCommand, and the new leader must sync max_ts before
 // serving async-commit or 1PC prewrites.
 func (c *Cluster) TransferLeader(key []byte, to uint64) error {
-	r := c.regionFor(key)
+	r := c.regionFor(c.toBoundary(key))
 	if r.peerOn(to) == nil {
 		return badAction("store %d has no peer of region %d", to, r.meta.Id)
 	}

@@ -293,7 +293,10 @@ func Run(spec Spec) (res Result) {
 	}
 	var clu *cluster.Cluster
 	if usesCluster(wl) {
-		clu = cluster.New(w, net, cluster.Config{Stores: 3, SplitKeys: [][]byte{[]byte("reg2")}})
+		// Raw KV workloads get raw region boundaries, transactional ones
+		// memcomparable-encoded boundaries, as TiKV keeps each.
+		_, rawKeys := wl.(interface{ RawKeys() bool })
+		clu = cluster.New(w, net, cluster.Config{Stores: 3, SplitKeys: [][]byte{[]byte("reg2")}, TxnKeys: !rawKeys})
 		servers = append(servers, cluster.PDNode)
 		for _, id := range clu.StoreIDs() {
 			servers = append(servers, cluster.StoreNode(id))

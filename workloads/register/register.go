@@ -37,6 +37,9 @@ type Workload struct {
 // UsesCluster tells the harness to build the fake cluster.
 func (w *Workload) UsesCluster() bool { return true }
 
+// RawKeys tells the harness the cluster serves raw KV data.
+func (w *Workload) RawKeys() bool { return true }
+
 // Describe returns the options in force.
 func (w *Workload) Describe() string {
 	return fmt.Sprintf("keys=%d read=%.2f cas=%.2f timeout=%v", w.Keys, w.ReadRatio, w.CASRatio, w.Timeout)
