@@ -2,8 +2,10 @@ package workloads
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/tikvsim/tikvsim/client/tikverr"
+	"github.com/tikvsim/tikvsim/client/txnkv"
 )
 
 // Complete records the outcome of an operation that may have written: ok
@@ -42,4 +44,19 @@ func UntilOK(ctx context.Context, env *Env, op func()) bool {
 		}
 	}
 	return false
+}
+
+// FinalTxn is the liveness phase of a transactional workload: with a fresh
+// client it runs op (one read recorded as process env.Clients) until one
+// succeeds or ctx is done.
+func FinalTxn(ctx context.Context, env *Env, workload string, op func(cli *txnkv.Client)) error {
+	cli, err := env.TxnKV("final")
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if !UntilOK(ctx, env, func() { op(cli) }) {
+		return fmt.Errorf("%s: no final read succeeded after heal", workload)
+	}
+	return nil
 }

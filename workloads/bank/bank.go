@@ -168,15 +168,7 @@ func (w *Workload) transfer(ctx context.Context, env *workloads.Env, cli *txnkv.
 
 // Final reads every balance once the faults have healed.
 func (w *Workload) Final(ctx context.Context, env *workloads.Env) error {
-	cli, err := env.TxnKV("final")
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	if !workloads.UntilOK(ctx, env, func() { w.read(ctx, env, cli, env.Clients) }) {
-		return errors.New("bank: no final read succeeded after heal")
-	}
-	return nil
+	return workloads.FinalTxn(ctx, env, "bank", func(cli *txnkv.Client) { w.read(ctx, env, cli, env.Clients) })
 }
 
 // Check runs the bank invariant.

@@ -184,19 +184,11 @@ func (w *Workload) txn(ctx context.Context, env *workloads.Env, cli *txnkv.Clien
 
 // Final reads every key once the faults have healed.
 func (w *Workload) Final(ctx context.Context, env *workloads.Env) error {
-	cli, err := env.TxnKV("final")
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
 	mops := make([]checkers.Mop, w.Keys)
 	for i := range mops {
 		mops[i] = checkers.Read(w.key(i), nil)
 	}
-	if !workloads.UntilOK(ctx, env, func() { w.txn(ctx, env, cli, env.Clients, mops) }) {
-		return errors.New("elletxn: no final read succeeded after heal")
-	}
-	return nil
+	return workloads.FinalTxn(ctx, env, "elletxn", func(cli *txnkv.Client) { w.txn(ctx, env, cli, env.Clients, mops) })
 }
 
 // Check runs the Elle checker.

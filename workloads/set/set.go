@@ -122,15 +122,7 @@ func (w *Workload) read(ctx context.Context, env *workloads.Env, cli *txnkv.Clie
 
 // Final reads the set once the faults have healed.
 func (w *Workload) Final(ctx context.Context, env *workloads.Env) error {
-	cli, err := env.TxnKV("final")
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	if !workloads.UntilOK(ctx, env, func() { w.read(ctx, env, cli, env.Clients) }) {
-		return errors.New("set: no final read succeeded after heal")
-	}
-	return nil
+	return workloads.FinalTxn(ctx, env, "set", func(cli *txnkv.Client) { w.read(ctx, env, cli, env.Clients) })
 }
 
 // Check runs the set invariant.
