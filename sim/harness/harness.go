@@ -30,9 +30,11 @@ import (
 
 	"github.com/tikvsim/tikvsim/checkers"
 	"github.com/tikvsim/tikvsim/checkers/elle"
+	"github.com/tikvsim/tikvsim/client/config/retry"
 	"github.com/tikvsim/tikvsim/client/rawkv"
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/txnkv"
+	"github.com/tikvsim/tikvsim/client/txnkv/txnlock"
 	"github.com/tikvsim/tikvsim/sim"
 	"github.com/tikvsim/tikvsim/sim/clock"
 	"github.com/tikvsim/tikvsim/sim/cluster"
@@ -295,8 +297,7 @@ func Run(spec Spec) (res Result) {
 	if usesCluster(wl) {
 		// Raw KV workloads get raw region boundaries, transactional ones
 		// memcomparable-encoded boundaries, as TiKV keeps each.
-		_, rawKeys := wl.(interface{ RawKeys() bool })
-		clu = cluster.New(w, net, cluster.Config{Stores: 3, SplitKeys: [][]byte{[]byte("reg2")}, TxnKeys: !rawKeys})
+		clu = cluster.New(w, net, cluster.Config{Stores: 3, SplitKeys: [][]byte{[]byte("reg2")}, TxnKeys: !rawKeysOf(wl)})
 		servers = append(servers, cluster.PDNode)
 		for _, id := range clu.StoreIDs() {
 			servers = append(servers, cluster.StoreNode(id))
@@ -349,6 +350,9 @@ func Run(spec Spec) (res Result) {
 		live, cancelLive := w.WithDeadline(ctx, w.Now().Add(spec.LivenessBound))
 		defer cancelLive()
 		liveness = wl.Final(live, env)
+		if liveness == nil && clu != nil && env.TxnKV != nil && !rawKeysOf(wl) {
+			liveness = resolveAllLocks(live, env, clu)
+		}
 		w.Stop()
 	})
 	err := w.Run()
@@ -739,4 +743,45 @@ func (n *nemesis) healAll() {
 		n.apply(cluster.PDAction{Op: "restart"}, false)
 	}
 	n.crashed, n.busy, n.pdDown = map[uint64]bool{}, map[uint64]bool{}, false
+}
+
+// rawKeysOf reports whether the workload's cluster serves raw KV data.
+func rawKeysOf(wl workloads.Workload) bool {
+	_, raw := wl.(interface{ RawKeys() bool })
+	return raw
+}
+
+// resolveAllLocks is the rest of a transactional workload's liveness phase:
+// once healed, every lock left in the cluster must be resolvable within the
+// bound, as TiKV's GC resolve-locks pass would clean them (secondary locks of
+// committed transactions, locks of abandoned ones). It resolves them with a
+// fresh client and fails when any remains at the deadline.
+func resolveAllLocks(ctx context.Context, env *workloads.Env, clu *cluster.Cluster) error {
+	cli, err := env.TxnKV("liveness-locks")
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	for {
+		infos := clu.Engine().Snapshot().Locks()
+		if len(infos) == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d lock(s) remain after heal, e.g. %v", len(infos), infos[0])
+		}
+		ts, err := cli.GetTimestamp(ctx)
+		if err == nil {
+			locks := make([]*txnlock.Lock, len(infos))
+			for i, l := range infos {
+				locks[i] = txnlock.NewLock(l)
+			}
+			bo := retry.NewBackoffer(ctx, 20000, retry.Env{Clock: env.Runtime, Rand: env.Runtime.NewRand()})
+			var ms int64
+			if ms, err = cli.LockResolver().ResolveLocks(bo, ts, locks); err == nil && ms == 0 {
+				continue
+			}
+		}
+		_ = env.Runtime.Sleep(ctx, 200*time.Millisecond)
+	}
 }
