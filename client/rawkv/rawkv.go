@@ -412,31 +412,21 @@ func (c *Client) locateLast(ctx context.Context, bo *retry.Backoffer) (*locate.K
 // retrying while the region changes under it (client-go rawkv sendReq).
 // Errors are wrapped with the command and the region they were sent to.
 func (c *Client) sendKey(ctx context.Context, bo *retry.Backoffer, key []byte, byEnd bool, typ tikvrpc.CmdType, mk func(loc *locate.KeyLocation) any) (*tikvrpc.Response, *locate.KeyLocation, error) {
-	for {
-		var loc *locate.KeyLocation
-		var err error
-		if byEnd && len(key) == 0 {
-			loc, err = c.locateLast(ctx, bo)
-		} else if byEnd {
-			loc, err = c.cache.LocateEndKey(ctx, sender.PDBackoffer{Bo: bo}, key)
-		} else {
-			loc, err = c.cache.LocateKey(ctx, sender.PDBackoffer{Bo: bo}, key)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("rawkv %s: locate: %w", typ, err)
-		}
-		req := tikvrpc.NewRequest(typ, mk(loc))
-		resp, _, err := c.sender.Send(ctx, bo, req, loc.Region, c.timeout(req.IsRawWriteRequest()))
-		if err != nil {
-			return nil, nil, fmt.Errorf("rawkv %s: region %d: %w", typ, loc.Region.ID(), err)
-		}
-		if re, _ := resp.GetRegionError(); re != nil {
-			if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
-				return nil, nil, fmt.Errorf("rawkv %s: region %d: %w", typ, loc.Region.ID(), err)
-			}
-			continue
-		}
+	where := c.sender.KeyLocator(key, byEnd)
+	if byEnd && len(key) == 0 {
+		where = c.locateLast
+	}
+	timeout := c.timeout(tikvrpc.NewRequest(typ, nil).IsRawWriteRequest())
+	resp, loc, err := c.sender.SendLocated(ctx, bo, where, timeout, func(loc *locate.KeyLocation) *tikvrpc.Request {
+		return tikvrpc.NewRequest(typ, mk(loc))
+	})
+	switch {
+	case err == nil:
 		return resp, loc, nil
+	case loc == nil:
+		return nil, nil, fmt.Errorf("rawkv %s: locate: %w", typ, err)
+	default:
+		return nil, nil, fmt.Errorf("rawkv %s: region %d: %w", typ, loc.Region.ID(), err)
 	}
 }
 

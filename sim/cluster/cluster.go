@@ -35,7 +35,6 @@ package cluster
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -387,5 +386,3 @@ func (c *Cluster) Leader(id uint64) uint64 {
 	}
 	return 0
 }
-
-var _ = context.Background

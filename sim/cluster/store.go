@@ -14,6 +14,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/pdpb"
 
 	"github.com/tikvsim/tikvsim/internal/invariants"
+	"github.com/tikvsim/tikvsim/sim"
 	"github.com/tikvsim/tikvsim/sim/cluster/mvcc"
 )
 
@@ -223,12 +224,9 @@ func (s *Store) pessimisticLock(ctx context.Context, req *kvrpcpb.PessimisticLoc
 	}
 }
 
+// lockWaiter is a PessimisticLock request parked on an engine lock wait.
 type lockWaiter struct {
-	ev interface {
-		Fire() bool
-		Fired() bool
-		Wait(context.Context) error
-	}
+	ev      *sim.Event
 	wake    mvcc.Wakeup
 	dropped bool
 }

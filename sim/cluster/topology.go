@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/gogo/protobuf/proto"
 	"github.com/pingcap/kvproto/pkg/metapb"
-
-	"github.com/tikvsim/tikvsim/internal/invariants"
 )
 
 // ErrBadAction is returned by topology actions that cannot apply (unknown
@@ -291,6 +288,3 @@ func (c *Cluster) reportSoon(r *region) {
 	req := c.heartbeatReq(r)
 	c.net.Send(s.addr, PDNode, req)
 }
-
-var _ = context.Background
-var _ = invariants.Enabled

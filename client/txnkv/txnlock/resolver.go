@@ -252,27 +252,9 @@ func (lr *LockResolver) getTxnStatus(bo *retry.Backoffer, txnID uint64, primary 
 // sendToKey sends the request built by mk to key's region, relocating on
 // region errors.
 func (lr *LockResolver) sendToKey(bo *retry.Backoffer, key []byte, mk func() *tikvrpc.Request) (*tikvrpc.Response, error) {
-	ctx := bo.GetCtx()
-	for {
-		loc, err := lr.s.Cache().LocateKey(ctx, sender.PDBackoffer{Bo: bo}, key)
-		if err != nil {
-			return nil, err
-		}
-		resp, _, err := lr.s.Send(ctx, bo, mk(), loc.Region, readTimeoutShort)
-		if err != nil {
-			return nil, err
-		}
-		if re, _ := resp.GetRegionError(); re != nil {
-			if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if resp.Resp == nil {
-			return nil, tikverr.ErrBodyMissing
-		}
-		return resp, nil
-	}
+	resp, _, err := lr.s.SendLocated(bo.GetCtx(), bo, lr.s.KeyLocator(key, false), readTimeoutShort,
+		func(*locate.KeyLocation) *tikvrpc.Request { return mk() })
+	return resp, err
 }
 
 // resolveLock commits or rolls back the lock's transaction in the lock's

@@ -108,34 +108,9 @@ func appendNew(dst, src []uint64) []uint64 {
 // sendTo sends the request built by mk to the region of key (byEnd: the
 // region holding the keys just below key), relocating on region errors.
 func (s *KVSnapshot) sendTo(bo *retry.Backoffer, key []byte, byEnd bool, typ tikvrpc.CmdType, mk func(loc *locate.KeyLocation) any) (*tikvrpc.Response, *locate.KeyLocation, error) {
-	ctx := bo.GetCtx()
-	for {
-		var loc *locate.KeyLocation
-		var err error
-		if byEnd {
-			loc, err = s.s.Cache().LocateEndKey(ctx, sender.PDBackoffer{Bo: bo}, key)
-		} else {
-			loc, err = s.s.Cache().LocateKey(ctx, sender.PDBackoffer{Bo: bo}, key)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		req := tikvrpc.NewRequest(typ, mk(loc), s.context())
-		resp, _, err := s.s.Send(ctx, bo, req, loc.Region, readTimeout)
-		if err != nil {
-			return nil, nil, err
-		}
-		if re, _ := resp.GetRegionError(); re != nil {
-			if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		if resp.Resp == nil {
-			return nil, nil, tikverr.ErrBodyMissing
-		}
-		return resp, loc, nil
-	}
+	return s.s.SendLocated(bo.GetCtx(), bo, s.s.KeyLocator(key, byEnd), readTimeout, func(loc *locate.KeyLocation) *tikvrpc.Request {
+		return tikvrpc.NewRequest(typ, mk(loc), s.context())
+	})
 }
 
 // Get returns key's value at the snapshot, or tikverr.ErrNotExist.
