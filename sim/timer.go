@@ -33,6 +33,9 @@ func (w *World) AfterFunc(d time.Duration, fn func()) *Timer {
 	if d < 0 {
 		d = 0
 	}
+	if w.rt != nil {
+		w.followWall()
+	}
 	w.timerSeq++
 	t := &Timer{w: w, when: w.now + d, seq: w.timerSeq, fn: fn}
 	heap.Push(&w.timers, t)

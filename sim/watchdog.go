@@ -14,6 +14,12 @@ import (
 // kernel cannot see (a plain channel, a sync.WaitGroup, I/O) or spins; waitExit
 // then returns a stall failure instead of hanging forever.
 func (w *World) waitExit() *Failure {
+	if w.rt != nil {
+		// Real time: an idle world waits for the wall clock or an
+		// injection, which is no stall.
+		<-w.exit
+		return nil
+	}
 	stall := w.opts.Stall
 	if stall <= 0 {
 		stall = time.Minute

@@ -66,6 +66,9 @@ type World struct {
 	progress atomic.Uint64
 	randSeq  uint64
 	idle     []*worker // goroutines waiting for a task to run
+
+	epoch time.Time // the instant of virtual time 0: Epoch, or the wall clock at start in real time
+	rt    *realtime // non-nil in real-time mode (NewRealtime)
 }
 
 type runState uint8
@@ -85,6 +88,7 @@ func New(seed uint64, opts Options) *World {
 		live:   make(map[int]*Task),
 		exit:   make(chan struct{}, 1),
 		reaped: make(chan struct{}),
+		epoch:  Epoch,
 	}
 	w.trace.init()
 	w.trace.sink = opts.Trace
@@ -107,10 +111,21 @@ func (w *World) NextRand() *rand.Rand {
 }
 
 // Elapsed returns the virtual time since the start of the run.
-func (w *World) Elapsed() time.Duration { return w.now }
+func (w *World) Elapsed() time.Duration {
+	if w.rt != nil {
+		w.followWall()
+	}
+	return w.now
+}
 
-// Now returns the current virtual time as an instant after Epoch.
-func (w *World) Now() time.Time { return Epoch.Add(w.now) }
+// Now returns the current virtual time as an instant after Epoch (in
+// real-time mode: the wall-clock time).
+func (w *World) Now() time.Time {
+	if w.rt != nil {
+		w.followWall()
+	}
+	return w.epoch.Add(w.now)
+}
 
 // Steps returns the number of scheduling steps taken.
 func (w *World) Steps() uint64 { return w.steps }
@@ -161,6 +176,9 @@ func (w *World) Run() error {
 	if w.state != stateNew {
 		return &Failure{Seed: w.seed, Kind: FailUsage, Msg: "Run called twice"}
 	}
+	if w.rt != nil && !w.rt.started {
+		return &Failure{Seed: w.seed, Kind: FailUsage, Msg: "a real-time world runs with RunRealtime"}
+	}
 	w.state = stateRunning
 	if n := w.next(); n != nil {
 		w.cur = n
@@ -196,6 +214,12 @@ func (w *World) next() *Task {
 			return nil
 		}
 		w.pollContexts()
+		if w.rt != nil {
+			w.realtimeStep()
+			if w.stopped || w.failure != nil {
+				return nil
+			}
+		}
 		if n := len(w.runnable); n > 0 {
 			i := 0
 			if n > 1 {
@@ -215,6 +239,10 @@ func (w *World) next() *Task {
 			t.state = taskRunning
 			w.trace.add(TraceEvent{Step: w.steps, Time: w.now, Kind: KindPick, Task: t.id})
 			return t
+		}
+		if w.rt != nil {
+			w.realtimeIdle()
+			continue
 		}
 		if len(w.timers) > 0 {
 			tm := w.timers[0]

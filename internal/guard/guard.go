@@ -19,6 +19,7 @@ var Allowed = map[string]string{
 	"sim/harness/wall.go":                "measures a run's wall-clock duration for the wall_ms report field; never read by the run",
 	"client/transport/grpc/conn.go":      "the gRPC transport's connection shell: send and receive loop goroutines, batch-wait timers and channel selects around the pure batching code",
 	"client/transport/grpc/transport.go": "the gRPC transport's request path: per-request timeout timers, the select that waits for an answer, and the idle-connection sweep",
+	"sim/realtime.go":                    "the kernel's real-time mode: virtual time follows the wall clock, the idle baton holder waits on a timer, injections or the run's context",
 	"sim/watchdog.go":                    "the stall watchdog measures wall time to report a task stuck outside the scheduler; it never affects a run that progresses",
 }
 
