@@ -10,124 +10,45 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-	"github.com/pingcap/kvproto/pkg/pdpb"
 
 	"github.com/tikvsim/tikvsim/client/internal/apicodec"
+	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/rawkv"
-	"github.com/tikvsim/tikvsim/client/tikvrpc"
-	"github.com/tikvsim/tikvsim/client/transport"
 	"github.com/tikvsim/tikvsim/sim"
 	"github.com/tikvsim/tikvsim/sim/clock"
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
 )
 
-// keyspacePD adds LoadKeyspace to the simulator's PD adapter. Workaround:
-// cluster.PDClient does not carry LoadKeyspace over the simulated network
-// (the fake PD node serves no keyspace RPC), so this calls the fake PD in
-// process, as PD's Keyspace service would answer.
-type keyspacePD struct {
-	*cluster.PDClient
-	c *cluster.Cluster
-	w *sim.World
-}
-
-func (p keyspacePD) LoadKeyspace(_ context.Context, name string) (*keyspacepb.KeyspaceMeta, error) {
-	resp, err := p.c.PD().LoadKeyspace(p.w.Now(), &keyspacepb.LoadKeyspaceRequest{
-		Header: &pdpb.RequestHeader{ClusterId: p.c.PD().ClusterID()}, Name: name})
-	if err != nil {
-		return nil, err
-	}
-	if e := resp.GetHeader().GetError(); e != nil && e.Type != pdpb.ErrorType_OK {
-		return nil, fmt.Errorf("pd: %v: %s", e.Type, e.Message)
-	}
-	return resp.GetKeyspace(), nil
-}
-
-// v2Keys are the user keys the API V2 tests split at. Workaround: the fake
-// stores compare the wire key of a request ('r' + keyspace + user key) with
-// region boundaries that are memcomparable-encoded (as PD and TiKV hold
-// them in API V2), without encoding the key first as TiKV does
-// (sim/cluster region.contains). The two orders agree only for user keys
-// of at most 4 bytes that are not a boundary themselves, so the V2 tests
-// use such keys.
+// v2Keys are the user keys the API V2 tests split at; the cluster encodes
+// their prefixed form into region boundaries, as TiKV and PD keep them.
 var v2Keys = [][]byte{[]byte("g"), []byte("p")}
 
-// v2BoundaryFix is a test-only transport working around the same fake
-// cluster bug for requests that start exactly at a region boundary (every
-// scan, delete-range and checksum that crosses regions, and a scan from the
-// start of the keyspace): the wire start key 'r'+ks+B, which TiKV would
-// encode and find at the region's start, is below the memcomparable
-// boundary E('r'+ks+B) the fake store compares it with. It replaces such a
-// start key by the boundary itself, which selects the same user keys as
-// long as no key B, B+"\x00", ... exists (the tests never write one).
-type v2BoundaryFix struct {
-	tr    transport.Transport
-	c     *cluster.Cluster
-	codec *apicodec.Codec
-}
-
-func (f v2BoundaryFix) fix(start []byte) []byte {
-	for _, r := range f.c.Regions() {
-		user, err := f.codec.DecodeRegionKey(r.StartKey)
-		if err != nil || len(r.StartKey) == 0 {
-			continue
-		}
-		if bytes.Equal(f.codec.EncodeKey(user), start) {
-			return bytes.Clone(r.StartKey)
-		}
-	}
-	return start
-}
-
-func (f v2BoundaryFix) SendRequest(ctx context.Context, addr string, req *tikvrpc.Request, timeout time.Duration) (*tikvrpc.Response, error) {
-	// The codec hands over copies of the typed requests, so editing them
-	// does not touch the caller's.
-	switch q := req.Req.(type) {
-	case *kvrpcpb.RawScanRequest:
-		if !q.Reverse {
-			q.StartKey = f.fix(q.StartKey)
-		}
-	case *kvrpcpb.RawDeleteRangeRequest:
-		q.StartKey = f.fix(q.StartKey)
-	case *kvrpcpb.RawBatchScanRequest:
-		for _, r := range q.Ranges {
-			r.StartKey = f.fix(r.StartKey)
-		}
-	case *kvrpcpb.RawChecksumRequest:
-		for _, r := range q.Ranges {
-			r.StartKey = f.fix(r.StartKey)
-		}
-	}
-	return f.tr.SendRequest(ctx, addr, req, timeout)
-}
-
-func (f v2BoundaryFix) Close() error { return f.tr.Close() }
+// noKeyspacePD hides the simulator PD adapter's LoadKeyspace capability.
+type noKeyspacePD struct{ pd.Client }
 
 // runV2 boots an API V2 cluster split at v2Keys inside the DEFAULT
-// keyspace, waits until PD has split the keyspace's boundaries (PD's
-// LoadKeyspace answers not found until then), builds a client with
-// NewClientWithOpts and runs body.
+// keyspace, builds a client with NewClientWithOpts, which loads the keyspace
+// from PD over the simulated network (PD answers not found until it has
+// split the keyspace's boundaries), and runs body.
 func runV2(t *testing.T, seed uint64, body func(e *env)) {
 	t.Helper()
 	w := sim.New(seed, sim.Options{MaxTime: 2 * time.Hour})
 	net := network.New(w, network.Config{})
-	probe, _ := apicodec.NewCodecV2(apicodec.ModeRaw, &keyspacepb.KeyspaceMeta{Keyspace: &keyspacepb.KeyspaceMeta_Id{Id: 0}, Name: "DEFAULT"})
 	var splits [][]byte
 	for _, k := range v2Keys {
-		splits = append(splits, probe.EncodeRegionKey(k))
+		splits = append(splits, append(cluster.KeyspacePrefix(0, true), k...))
 	}
 	c := cluster.New(w, net, cluster.Config{APIVersion: kvrpcpb.APIVersion_V2, SplitKeys: splits})
 	r := clock.New(w)
 	w.Spawn("main", func() {
 		defer w.Stop()
 		ctx := context.Background()
-		pdc := keyspacePD{c.NewPDClient("app"), c, w}
 		var cli *rawkv.Client
 		var err error
 		for range 120 {
-			cli, err = rawkv.NewClientWithOpts(ctx, rawkv.WithRuntime(r), rawkv.WithTransport(v2BoundaryFix{c.NewTransport("app"), c, probe}),
-				rawkv.WithPD(pdc), rawkv.WithTimeout(2*time.Second), rawkv.WithAPIVersion(kvrpcpb.APIVersion_V2))
+			cli, err = rawkv.NewClientWithOpts(ctx, rawkv.WithRuntime(r), rawkv.WithTransport(c.NewTransport("app")),
+				rawkv.WithPD(c.NewPDClient("app")), rawkv.WithTimeout(2*time.Second), rawkv.WithAPIVersion(kvrpcpb.APIVersion_V2))
 			if err == nil {
 				break
 			}
@@ -155,9 +76,6 @@ func TestAPIV2(t *testing.T) {
 		}
 		var keys, values [][]byte
 		for c := 'a'; c <= 'z'; c++ {
-			if c == 'g' || c == 'p' {
-				continue // see v2Keys
-			}
 			keys = append(keys, k(string(c)))
 			values = append(values, k("v"+string(c)))
 		}
@@ -183,8 +101,23 @@ func TestAPIV2(t *testing.T) {
 			t.Fatalf("ReverseScan from the keyspace end = %q, %v", ks, err)
 		}
 		res, err := e.cli.BatchScan(e.ctx, []rawkv.KeyRange{{k("b"), k("e")}, {k("f"), k("s")}, {k("y"), nil}}, 5)
-		if err != nil || len(res[0]) != 3 || len(res[1]) != 5 || string(res[1][4].Key) != "k" || len(res[2]) != 2 {
+		if err != nil || len(res[0]) != 3 || len(res[1]) != 5 || string(res[1][4].Key) != "j" || len(res[2]) != 2 {
 			t.Fatalf("BatchScan = %v, %v", res, err)
+		}
+		// Keys at and around region boundaries, of any length: the stores
+		// compare them encoded, as TiKV does.
+		long := k("ppppppppppppppppp")
+		if err := e.cli.Put(e.ctx, long, k("long")); err != nil {
+			t.Fatal(err)
+		}
+		if ks, _, err := e.cli.Scan(e.ctx, k("p"), nil, 2); err != nil || len(ks) != 2 || string(ks[0]) != "p" || !bytes.Equal(ks[1], long) {
+			t.Fatalf("Scan from a region's start = %q, %v", ks, err)
+		}
+		if ks, _, err := e.cli.ReverseScan(e.ctx, k("p"), nil, 1); err != nil || len(ks) != 1 || string(ks[0]) != "o" {
+			t.Fatalf("ReverseScan from a region's start = %q, %v", ks, err)
+		}
+		if err := e.cli.Delete(e.ctx, long); err != nil {
+			t.Fatal(err)
 		}
 		sum, err := e.cli.Checksum(e.ctx, nil, nil)
 		if err != nil || sum.TotalKvs != uint64(len(keys)) {
@@ -225,9 +158,11 @@ func TestAPIV2(t *testing.T) {
 	})
 }
 
+// splitKey is the cluster's (prefixed) form of a user key of the client's
+// keyspace.
 func splitKey(e *env, user string) []byte {
 	c, _ := apicodec.NewCodecV2(apicodec.ModeRaw, e.cli.KeyspaceMeta())
-	return c.EncodeRegionKey([]byte(user))
+	return c.EncodeKey([]byte(user))
 }
 
 // TestAPIV2Options covers the constructor's API-version checks.
@@ -237,14 +172,13 @@ func TestAPIV2Options(t *testing.T) {
 		if _, err := rawkv.NewClient(rawkv.WithTransport(tr), rawkv.WithPD(pdc), rawkv.WithAPIVersion(kvrpcpb.APIVersion_V2)); err == nil {
 			t.Error("V2 without a keyspace accepted")
 		}
-		if _, err := rawkv.NewClientWithOpts(e.ctx, rawkv.WithTransport(tr), rawkv.WithPD(pdc), rawkv.WithAPIVersion(kvrpcpb.APIVersion_V2)); err == nil {
+		if _, err := rawkv.NewClientWithOpts(e.ctx, rawkv.WithTransport(tr), rawkv.WithPD(noKeyspacePD{pdc}), rawkv.WithAPIVersion(kvrpcpb.APIVersion_V2)); err == nil {
 			t.Error("V2 keyspace load through a PD edge without LoadKeyspace succeeded")
 		}
 		if _, err := rawkv.NewClient(rawkv.WithTransport(tr), rawkv.WithPD(pdc), rawkv.WithAPIVersion(kvrpcpb.APIVersion(42))); err == nil {
 			t.Error("unknown API version accepted")
 		}
-		ksPD := keyspacePD{pdc, e.c, e.w}
-		if _, err := rawkv.NewClientWithOpts(e.ctx, rawkv.WithTransport(tr), rawkv.WithPD(ksPD),
+		if _, err := rawkv.NewClientWithOpts(e.ctx, rawkv.WithTransport(tr), rawkv.WithPD(pdc),
 			rawkv.WithAPIVersion(kvrpcpb.APIVersion_V2), rawkv.WithKeyspace("nope")); err == nil {
 			t.Error("unknown keyspace loaded")
 		}

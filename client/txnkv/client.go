@@ -2,6 +2,15 @@
 // snapshot, get timestamps (client-go txnkv/txnkv.go and tikv/kv.go's
 // KVStore). A Client starts no task; call Run for its optional background
 // work (region cache expiry, low-resolution timestamp refresh).
+//
+// API versions: WithAPIVersion selects V1 (default) or V2. An API V2 client
+// works inside one keyspace (WithKeyspace, loaded by NewClientWithOpts, or
+// WithKeyspaceMeta), as client-go's txnkv.NewClient with WithKeyspace and
+// WithAPIVersion: every key of every request (reads, prewrites, commits,
+// lock resolution, scans) travels with the keyspace's 'x' prefix, and
+// region boundaries, scan bounds and the keys of returned locks and errors
+// are mapped back to user keys (package apicodec), so callers and the
+// transaction layers never see the prefix and never leave the keyspace.
 package txnkv
 
 import (
@@ -11,6 +20,9 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/pingcap/kvproto/pkg/keyspacepb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/client/internal/apicodec"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
@@ -29,12 +41,39 @@ import (
 type Option func(*config)
 
 type config struct {
-	rt      rt.Runtime
-	tr      transport.Transport
-	pd      pd.Client
-	cache   locate.Options
-	logger  *slog.Logger
-	metrics *metrics.Metrics
+	rt         rt.Runtime
+	tr         transport.Transport
+	pd         pd.Client
+	cache      locate.Options
+	logger     *slog.Logger
+	metrics    *metrics.Metrics
+	apiVersion kvrpcpb.APIVersion
+	keyspace   string
+	meta       *keyspacepb.KeyspaceMeta
+}
+
+// WithAPIVersion sets the API version the cluster runs (client-go txnkv
+// WithAPIVersion): V1 (default) or V2, which needs a keyspace (see
+// WithKeyspace). V1TTL is for raw KV only and is refused.
+func WithAPIVersion(v kvrpcpb.APIVersion) Option { return func(c *config) { c.apiVersion = v } }
+
+// WithKeyspace sets the keyspace of an API V2 client by name (client-go
+// txnkv WithKeyspace; "" means the DEFAULT keyspace). NewClientWithOpts
+// loads its meta from PD.
+func WithKeyspace(name string) Option { return func(c *config) { c.keyspace = name } }
+
+// WithKeyspaceMeta sets the keyspace of an API V2 client from meta already
+// loaded (for example with PD's LoadKeyspace); NewClient needs it for V2.
+func WithKeyspaceMeta(m *keyspacepb.KeyspaceMeta) Option { return func(c *config) { c.meta = m } }
+
+// KeyspaceLoader is the optional capability of a PD edge that
+// NewClientWithOpts uses to load an API V2 keyspace (PD's LoadKeyspace);
+// it is the same method rawkv.KeyspaceLoader asks for. A PD edge without it
+// needs WithKeyspaceMeta instead.
+type KeyspaceLoader interface {
+	// LoadKeyspace returns the meta of the keyspace called name, or an
+	// error when PD does not know it (or has not split its regions yet).
+	LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error)
 }
 
 // WithLogger sets the logger (default: none). The client logs retries at
@@ -63,6 +102,7 @@ var ErrClosed = errors.New("txnkv: client is closed")
 // Client is a transactional client. It is safe for concurrent use.
 type Client struct {
 	cfg    config
+	codec  *apicodec.Codec
 	cache  *locate.Cache
 	oracle *oracle.PDOracle
 	store  *transaction.Store
@@ -80,19 +120,65 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	// TiKV keeps transactional region boundaries memcomparable-encoded:
 	// the codec decodes them for the cache and EpochNotMatch answers
-	// (client-go codecV1 in txn mode).
-	codec, err := apicodec.NewCodecV1(apicodec.ModeTxn)
+	// (client-go codecV1 in txn mode); in API V2 it also adds and strips
+	// the keyspace prefix (client-go codecV2).
+	var meta *keyspacepb.KeyspaceMeta
+	switch cfg.apiVersion {
+	case kvrpcpb.APIVersion_V1:
+	case kvrpcpb.APIVersion_V2:
+		if cfg.meta == nil {
+			return nil, errors.New("txnkv: an API V2 client needs WithKeyspaceMeta, or NewClientWithOpts to load the keyspace")
+		}
+		meta = cfg.meta
+	default:
+		return nil, fmt.Errorf("txnkv: unsupported API version %v (V1 or V2)", cfg.apiVersion)
+	}
+	codec, err := apicodec.NewCodec(cfg.apiVersion, apicodec.ModeTxn, meta)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("txnkv: %w", err)
 	}
 	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
 	s := sender.NewWithCodec(cache, cfg.tr, codec)
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
 	o := oracle.NewPDOracle(cfg.rt, cfg.pd, 0)
-	return &Client{cfg: cfg, cache: cache, oracle: o, store: &transaction.Store{
+	return &Client{cfg: cfg, codec: codec, cache: cache, oracle: o, store: &transaction.Store{
 		RT: cfg.rt, Sender: s, Oracle: o, Resolver: txnlock.NewLockResolver(s, o),
 	}}, nil
 }
+
+// NewClientWithOpts is NewClient that, for API V2 without WithKeyspaceMeta,
+// first loads the keyspace named by WithKeyspace from PD through the PD
+// edge's KeyspaceLoader capability (client-go txnkv.NewClient with
+// WithKeyspace). It must run in a task of the runtime; it starts none.
+func NewClientWithOpts(ctx context.Context, opts ...Option) (*Client, error) {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.apiVersion == kvrpcpb.APIVersion_V2 && cfg.meta == nil {
+		l, ok := cfg.pd.(KeyspaceLoader)
+		if !ok {
+			return nil, fmt.Errorf("txnkv: the PD edge %T cannot load keyspaces: use WithKeyspaceMeta", cfg.pd)
+		}
+		name := apicodec.BuildKeyspaceName(cfg.keyspace)
+		meta, err := l.LoadKeyspace(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("txnkv: load keyspace %q: %w", name, err)
+		}
+		opts = append(opts, WithKeyspaceMeta(meta))
+	}
+	return NewClient(opts...)
+}
+
+// APIVersion returns the API version the client speaks.
+func (c *Client) APIVersion() kvrpcpb.APIVersion { return c.codec.APIVersion() }
+
+// KeyspaceMeta returns the client's keyspace, nil below API V2.
+func (c *Client) KeyspaceMeta() *keyspacepb.KeyspaceMeta { return c.codec.GetKeyspaceMeta() }
+
+// KeyspaceID returns the client's keyspace id (apicodec.NullspaceID, the
+// maximum uint32, below API V2).
+func (c *Client) KeyspaceID() uint32 { return uint32(c.codec.GetKeyspaceID()) }
 
 // Run runs the background work until ctx is done: region cache expiry and
 // the low-resolution timestamp refresh. It is optional.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 
@@ -198,6 +199,22 @@ func (p *PDClient) GetAllStores(ctx context.Context) ([]*metapb.Store, error) {
 		return nil, err
 	}
 	return resp.GetStores(), nil
+}
+
+// LoadKeyspace is PD's Keyspace service LoadKeyspace over the simulated
+// network: the meta of the keyspace called name. PD answers ENTRY_NOT_FOUND
+// (a *PDError) for an unknown name and, in API V2, until the keyspace's
+// region boundaries are split. It is the optional capability rawkv and txnkv
+// use to load a keyspace by name (their KeyspaceLoader).
+func (p *PDClient) LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error) {
+	resp, err := call[*keyspacepb.LoadKeyspaceResponse](p, ctx, &keyspacepb.LoadKeyspaceRequest{Header: p.header(), Name: name})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetKeyspace() == nil {
+		return nil, fmt.Errorf("pd: keyspace %q: response without meta", name)
+	}
+	return resp.GetKeyspace(), nil
 }
 
 // Close implements pd.Client.

@@ -69,7 +69,19 @@ type Config struct {
 	// SplitKeys are the initial region boundaries; len(SplitKeys)+1
 	// regions are created.
 	SplitKeys [][]byte
-	// APIVersion is the storage API version (default V1).
+	// APIVersion is the storage API version (default V1). With V2 the
+	// cluster runs in API V2 mode, as TiKV with storage.api-version = 2
+	// and PD with keyspaces: every key carries its keyspace prefix ('r' or
+	// 'x' plus a 3-byte keyspace id), region boundaries are the
+	// memcomparable encoding of such keys for raw and transactional data
+	// alike (TiKV stores V2 raw keys as Key::from_raw, components/
+	// api_version/src/api_v2.rs encode_raw_key; client-go
+	// internal/apicodec/codec_v2.go EncodeRegionKey), every request's keys
+	// are encoded before the region check, PD splits regions at keyspace
+	// boundaries, and SplitKeys and the Split/Merge/TransferLeader/Region
+	// methods take prefixed keys (see KeyspacePrefix). Requests whose
+	// keys or API version do not fit are refused before any region check,
+	// as TiKV's Storage::check_api_version does (src/storage/mod.rs).
 	APIVersion kvrpcpb.APIVersion
 	// ServiceTime is how long a store takes to serve one request
 	// (default 50µs-500µs).
@@ -344,23 +356,46 @@ func (c *Cluster) StoreIDs() []uint64 {
 	return ids
 }
 
-// toBoundary maps a user key into the space of region boundaries.
-func (c *Cluster) toBoundary(key []byte) []byte {
-	if !c.cfg.TxnKeys || len(key) == 0 {
+// v2 reports whether the cluster runs in API V2 mode.
+func (c *Cluster) v2() bool { return c.cfg.APIVersion == kvrpcpb.APIVersion_V2 }
+
+// encoded reports whether the keys of a command (raw or transactional) are
+// memcomparable-encoded before they are compared with region boundaries:
+// every key in API V2, transactional keys on a TxnKeys cluster.
+func (c *Cluster) encoded(raw bool) bool { return c.v2() || (c.cfg.TxnKeys && !raw) }
+
+// toBoundary maps a key given to the cluster's methods (a user key, or a
+// prefixed key in API V2) into the space of region boundaries.
+func (c *Cluster) toBoundary(key []byte) []byte { return c.keyToBoundary(key, false) }
+
+// keyToBoundary maps a command's key into the space of region boundaries.
+func (c *Cluster) keyToBoundary(key []byte, raw bool) []byte {
+	if !c.encoded(raw) || len(key) == 0 {
 		return key
 	}
 	return codec.EncodeBytes(nil, key)
 }
 
-// fromBoundary maps a region boundary back to a user key (empty stays
-// empty: -inf or +inf).
-func (c *Cluster) fromBoundary(b []byte) []byte {
-	if !c.cfg.TxnKeys || len(b) == 0 {
+// boundaryToKey maps a region boundary back to the key space of a raw or
+// transactional command.
+func (c *Cluster) boundaryToKey(b []byte, raw bool) []byte {
+	if !c.encoded(raw) || len(b) == 0 {
 		return b
 	}
 	_, k, err := codec.DecodeBytes(b, nil)
 	invariants.Assert(err == nil, "undecodable region boundary %q: %v", b, err)
 	return k
+}
+
+// KeyspacePrefix returns the API V2 key prefix of keyspace id in raw or
+// transactional mode: 'r' or 'x' followed by the id in 3 bytes big endian
+// (components/api_version/src/api_v2.rs; client-go apicodec codec_v2.go).
+func KeyspacePrefix(id uint32, raw bool) []byte {
+	m := byte('x')
+	if raw {
+		m = 'r'
+	}
+	return []byte{m, byte(id >> 16), byte(id >> 8), byte(id)}
 }
 
 // Region returns a copy of the authoritative metadata of the region

@@ -7,6 +7,8 @@ import (
 	"github.com/gogo/protobuf/proto"
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvsim/tikvsim/internal/invariants"
 )
 
 // cmdSpec says how a store serves one kvrpcpb request type: which keys the
@@ -18,6 +20,7 @@ type cmdSpec struct {
 	admin      bool // checks conf_ver as well as version
 	keys       func(req contexted) [][]byte
 	span       func(req contexted) (start []byte, reverse bool)
+	ranges     func(req contexted) []*kvrpcpb.KeyRange // for the API version check
 	needsMaxTS func(req contexted) bool
 	exec       func(c *Cluster, r *region, req contexted) proto.Message
 	resp       reflect.Type
@@ -27,6 +30,57 @@ type cmdSpec struct {
 func regionErr(spec *cmdSpec, err *errorpb.Error) proto.Message {
 	v := reflect.New(spec.resp)
 	v.Elem().FieldByName("RegionError").Set(reflect.ValueOf(err))
+	return v.Interface().(proto.Message)
+}
+
+// checkAPI runs the storage's API version and key mode checks on the keys
+// and ranges of req: "" when allowed, else TiKV's message.
+func (c *Cluster) checkAPI(req contexted, spec *cmdSpec) string {
+	if spec.keys != nil {
+		if msg := c.engine.CheckAPIVersion(req.GetContext(), spec.raw, spec.keys(req)); msg != "" {
+			return msg
+		}
+	}
+	if spec.ranges != nil {
+		for _, kr := range spec.ranges(req) {
+			if msg := c.engine.CheckAPIRange(req.GetContext(), spec.raw, kr.StartKey, kr.EndKey); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+// apiErr returns an empty response of the command's type carrying a storage
+// error, where TiKV's service layer puts one (src/server/service/kv.rs): the
+// error string of a raw command, else the key error (extract_key_error makes
+// an unknown storage error an abort) in Error or Errors, or, for commands
+// answering pairs only, in a single pair.
+func apiErr(spec *cmdSpec, msg string) proto.Message {
+	v := reflect.New(spec.resp)
+	kerr := &kvrpcpb.KeyError{Abort: msg}
+	if f := v.Elem().FieldByName("Error"); f.IsValid() {
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(msg)
+		default:
+			f.Set(reflect.ValueOf(kerr))
+		}
+		return v.Interface().(proto.Message)
+	}
+	for _, name := range []string{"Errors", "Pairs", "Kvs"} {
+		f := v.Elem().FieldByName(name)
+		if !f.IsValid() {
+			continue
+		}
+		if name == "Errors" {
+			f.Set(reflect.ValueOf([]*kvrpcpb.KeyError{kerr}))
+		} else {
+			f.Set(reflect.ValueOf([]*kvrpcpb.KvPair{{Error: kerr}}))
+		}
+		return v.Interface().(proto.Message)
+	}
+	invariants.Fail("%v has no error field for %q", spec.resp, msg)
 	return v.Interface().(proto.Message)
 }
 
@@ -63,12 +117,10 @@ func pairKeys(ps []*kvrpcpb.KvPair) [][]byte {
 }
 
 // userBounds returns r's range in the key space of the command's keys:
-// boundaries decoded for transactional commands on a TxnKeys cluster.
+// boundaries decoded for transactional commands on a TxnKeys cluster and
+// for every command in API V2.
 func (c *Cluster) userBounds(r *region, raw bool) (start, end []byte) {
-	if raw {
-		return r.meta.StartKey, r.meta.EndKey
-	}
-	return c.fromBoundary(r.meta.StartKey), c.fromBoundary(r.meta.EndKey)
+	return c.boundaryToKey(r.meta.StartKey, raw), c.boundaryToKey(r.meta.EndKey, raw)
 }
 
 // clampEnd bounds a forward range's exclusive end to the region's end.
@@ -88,6 +140,13 @@ func (c *Cluster) clampLower(r *region, raw bool, lower []byte) []byte {
 		return rstart
 	}
 	return lower
+}
+
+func rangeOf[Req contexted](f func(Req) (start, end []byte)) func(contexted) []*kvrpcpb.KeyRange {
+	return func(req contexted) []*kvrpcpb.KeyRange {
+		s, e := f(req.(Req))
+		return []*kvrpcpb.KeyRange{{StartKey: s, EndKey: e}}
+	}
 }
 
 func fwdSpan[Req contexted](start func(Req) []byte) func(contexted) ([]byte, bool) {
@@ -110,6 +169,7 @@ func init() {
 		q := req.(*kvrpcpb.ScanRequest)
 		return q.StartKey, q.Reverse
 	}
+	scan.ranges = rangeOf(func(q *kvrpcpb.ScanRequest) ([]byte, []byte) { return q.StartKey, q.EndKey })
 	register(scan, nil, func(c *Cluster, r *region, req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 		q := *req // clamp a copy: the caller may keep its request (no-copy networks)
 		if q.Reverse {
@@ -129,6 +189,7 @@ func init() {
 		})
 	scanLock := read
 	scanLock.span = fwdSpan(func(q *kvrpcpb.ScanLockRequest) []byte { return q.StartKey })
+	scanLock.ranges = rangeOf(func(q *kvrpcpb.ScanLockRequest) ([]byte, []byte) { return q.StartKey, q.EndKey })
 	register(scanLock, nil, func(c *Cluster, r *region, q *kvrpcpb.ScanLockRequest) *kvrpcpb.ScanLockResponse {
 		start, end := c.userBounds(r, false)
 		return c.engine.ScanLockInRange(q, start, end)
@@ -195,6 +256,7 @@ func init() {
 		func(c *Cluster, _ *region, q *kvrpcpb.FlushRequest) *kvrpcpb.FlushResponse { return c.engine.Flush(q) })
 	delRange := write
 	delRange.span = fwdSpan(func(q *kvrpcpb.DeleteRangeRequest) []byte { return q.StartKey })
+	delRange.ranges = rangeOf(func(q *kvrpcpb.DeleteRangeRequest) ([]byte, []byte) { return q.StartKey, q.EndKey })
 	register(delRange, nil, func(c *Cluster, r *region, req *kvrpcpb.DeleteRangeRequest) *kvrpcpb.DeleteRangeResponse {
 		q := *req
 		q.EndKey = c.clampEnd(r, false, q.EndKey)
@@ -229,6 +291,7 @@ func init() {
 		})
 	rawDelRange := write
 	rawDelRange.span = fwdSpan(func(q *kvrpcpb.RawDeleteRangeRequest) []byte { return q.StartKey })
+	rawDelRange.ranges = rangeOf(func(q *kvrpcpb.RawDeleteRangeRequest) ([]byte, []byte) { return q.StartKey, q.EndKey })
 	register(rawDelRange, nil, func(c *Cluster, r *region, req *kvrpcpb.RawDeleteRangeRequest) *kvrpcpb.RawDeleteRangeResponse {
 		q := *req
 		q.EndKey = c.clampEnd(r, true, q.EndKey)
@@ -239,6 +302,7 @@ func init() {
 		q := req.(*kvrpcpb.RawScanRequest)
 		return q.StartKey, q.Reverse
 	}
+	rawScan.ranges = rangeOf(func(q *kvrpcpb.RawScanRequest) ([]byte, []byte) { return q.StartKey, q.EndKey })
 	register(rawScan, nil, func(c *Cluster, r *region, req *kvrpcpb.RawScanRequest) *kvrpcpb.RawScanResponse {
 		q := *req
 		if q.Reverse {

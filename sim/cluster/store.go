@@ -64,6 +64,12 @@ func (s *Store) serve(ctx context.Context, _ string, msg any) (any, error) {
 		return regionErr(spec, &errorpb.Error{Message: "server is busy",
 			ServerIsBusy: &errorpb.ServerIsBusy{Reason: "scheduler is busy", BackoffMs: 100}}), nil
 	}
+	// TiKV's storage checks the API version and the key mode of a request
+	// before the read or write reaches raftstore's region checks
+	// (src/storage/mod.rs check_api_version, check_api_version_ranges).
+	if msg := s.c.checkAPI(req, spec); msg != "" {
+		return apiErr(spec, msg), nil
+	}
 	r, rerr := s.check(req, spec)
 	if rerr != nil {
 		return regionErr(spec, rerr), nil
@@ -136,13 +142,9 @@ func (s *Store) check(req contexted, spec *cmdSpec) (*region, *errorpb.Error) {
 		return nil, c.epochNotMatch(r, ep)
 	}
 	// TiKV checks a transactional key as its data key (keys::data_key of
-	// Key::from_raw): memcomparable-encoded on a TxnKeys cluster.
-	bound := func(k []byte) []byte {
-		if spec.raw {
-			return k
-		}
-		return c.toBoundary(k)
-	}
+	// Key::from_raw): memcomparable-encoded on a TxnKeys cluster; in API
+	// V2 raw keys are stored encoded too (ApiV2::encode_raw_key).
+	bound := func(k []byte) []byte { return c.keyToBoundary(k, spec.raw) }
 	if spec.keys != nil {
 		for _, k := range spec.keys(req) {
 			if !r.contains(bound(k)) {

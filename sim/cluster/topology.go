@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gogo/protobuf/proto"
+	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 )
 
@@ -287,4 +288,28 @@ func (c *Cluster) reportSoon(r *region) {
 	}
 	req := c.heartbeatReq(r)
 	c.net.Send(s.addr, PDNode, req)
+}
+
+// CreateKeyspace creates an ENABLED keyspace in PD, as PD's admin API does
+// (sim/cluster/pd CreateKeyspace): its region boundaries are raw-mode ('r')
+// when raw, else transactional ('x'), and in API V2 PD then splits the
+// regions at them, after which LoadKeyspace finds the keyspace. It fails
+// while PD is down.
+func (c *Cluster) CreateKeyspace(name string, raw bool) (*keyspacepb.KeyspaceMeta, error) {
+	if !c.pdUp {
+		return nil, badAction("pd is down")
+	}
+	bound := "txn"
+	if raw {
+		bound = "raw"
+	}
+	m, err := c.pd.CreateKeyspace(c.w.Now(), name, map[string]string{"region_bound_type": bound})
+	if err != nil {
+		return nil, err
+	}
+	c.record(fmt.Sprintf("create keyspace %s (id %d, %s bounds)", name, m.GetId(), bound))
+	if c.pd.HasReady() {
+		c.w.Spawn("pd-ops", c.runOps)
+	}
+	return m, nil
 }

@@ -39,7 +39,7 @@ func runV2(t *testing.T, seed uint64, body func(e *env, codec *apicodec.Codec)) 
 	w := sim.New(seed, sim.Options{MaxTime: time.Hour})
 	net := network.New(w, network.Config{})
 	c := cluster.New(w, net, cluster.Config{APIVersion: kvrpcpb.APIVersion_V2,
-		SplitKeys: [][]byte{codec.EncodeRegionKey([]byte("g")), codec.EncodeRegionKey([]byte("p"))}})
+		SplitKeys: [][]byte{codec.EncodeKey([]byte("g")), codec.EncodeKey([]byte("p"))}})
 	r := clock.New(w)
 	cache := locate.New(r, sender.CodecRegionSource(c.NewPDClient("app"), codec), locate.Options{})
 	tr := &rewriter{tr: c.NewTransport("app")}
@@ -102,7 +102,7 @@ func TestCodecSenderV2(t *testing.T) {
 		}
 		// An EpochNotMatch after a split comes back with user-key regions,
 		// which refresh the cache (the key moved: handed back).
-		if err := e.c.Split(codec.EncodeRegionKey([]byte("k"))); err != nil {
+		if err := e.c.Split(codec.EncodeKey([]byte("k"))); err != nil {
 			t.Fatal(err)
 		}
 		get := tikvrpc.NewRequest(tikvrpc.CmdRawGet, &kvrpcpb.RawGetRequest{Key: []byte("h")})

@@ -126,3 +126,25 @@ func (e *Engine) checkTxnRange(ctx *kvrpcpb.Context, start, end []byte, reverse 
 	}
 	return nil
 }
+
+// CheckAPIVersion is Storage::check_api_version for a request's context and
+// keys, raw or transactional, as the storage layer runs it before any read
+// or write reaches the region: "" when the request is allowed, else TiKV's
+// message (ApiVersionNotMatched or InvalidKeyMode).
+func (e *Engine) CheckAPIVersion(ctx *kvrpcpb.Context, raw bool, keys [][]byte) string {
+	return e.checkAPIVersion(ctx, raw, keys)
+}
+
+// CheckAPIRange is Storage::check_api_version_ranges for one range, given as
+// the request carries it ((start, end), whatever the direction). A
+// transactional range is checked on its encoded keys, as Storage::scan does.
+func (e *Engine) CheckAPIRange(ctx *kvrpcpb.Context, raw bool, start, end []byte) string {
+	if !raw {
+		var endEnc []byte
+		if len(end) > 0 {
+			endEnc = EncodeKey(end)
+		}
+		start, end = EncodeKey(start), endEnc
+	}
+	return e.checkAPIRange(ctx, raw, start, end)
+}
