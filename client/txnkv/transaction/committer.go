@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -14,10 +16,10 @@ import (
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/internal/unionstore"
+	"github.com/tikvsim/tikvsim/client/oracle"
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
-	"github.com/tikvsim/tikvsim/client/txnkv/txnlock"
 )
 
 const (
@@ -39,6 +41,21 @@ const (
 	prewriteMaxBackoff = 20000
 	commitMaxBackoff   = 41000
 	writeTimeout       = 60 * time.Second
+	// maxCommitTSRetryGap: a primary whose min_commit_ts is this far
+	// (one hour) above the attempted commit ts is not retried (client-go
+	// commit.go, 3600000 << 18).
+	maxCommitTSRetryGap = 3600000 << 18
+)
+
+// Async commit limits, client-go's config defaults (config/client.go
+// AsyncCommit): a transaction uses async commit only with at most
+// AsyncCommitKeysLimit keys of at most AsyncCommitTotalKeySizeLimit bytes in
+// total, since the primary lock lists them all; its max_commit_ts is
+// AsyncCommitSafeWindow past the time it has run.
+const (
+	AsyncCommitKeysLimit         = 256
+	AsyncCommitTotalKeySizeLimit = 4 * 1024
+	AsyncCommitSafeWindow        = 2 * time.Second
 )
 
 // mutation is one key's write.
@@ -95,7 +112,8 @@ func collectMutations(buf *unionstore.MemDB) []*mutation {
 	return out
 }
 
-// committer runs one transaction's two-phase commit.
+// committer runs one transaction's commit: two-phase, async commit or
+// 1PC (client-go twoPhaseCommitter, 2pc.go).
 type committer struct {
 	store     *Store
 	startTS   uint64
@@ -104,6 +122,39 @@ type committer struct {
 	primary   []byte
 	startTime time.Time
 	size      int
+	opts      commitOptions
+
+	// asyncCommit and onePC are the protocol in force: set before prewrite
+	// when the transaction qualifies, cleared by any batch whose answer
+	// says TiKV fell back (client-go useAsyncCommit / useOnePC). They are
+	// read when each request is built, so requests sent after a fallback
+	// are plain 2PC.
+	asyncCommit atomic.Bool
+	onePC       atomic.Bool
+	// triedAsyncOr1PC: prewrite started with async commit or 1PC on.
+	triedAsyncOr1PC bool
+	// maxCommitTS bounds the commit ts TiKV may compute for async commit
+	// and 1PC (0 for plain 2PC).
+	maxCommitTS uint64
+
+	mu sync.Mutex // guards the fields below
+	// minCommitTS is the smallest commit ts the locks allow: the
+	// linearizability ts before prewrite, then raised to every async
+	// prewrite's answer (client-go minCommitTSMgr).
+	minCommitTS uint64
+	// onePCCommitTS is the commit ts TiKV chose for a 1PC prewrite.
+	onePCCommitTS uint64
+	// undetermined is the send failure of a prewrite batch of an async or
+	// 1PC commit that never got an answer afterwards: its locks may exist,
+	// so the transaction may be committed (client-go undeterminedErr).
+	undetermined error
+	// ttl is the TTL manager, started once the primary is prewritten.
+	ttl *ttlManager
+}
+
+// commitOptions are the per-transaction protocol choices.
+type commitOptions struct {
+	asyncCommit, onePC, causalConsistency bool
 }
 
 func (c *committer) backoffer(ctx context.Context, ms int) *retry.Backoffer {
@@ -134,24 +185,122 @@ func sqrt(x float64) float64 {
 	return z
 }
 
-// execute prewrites every mutation, fetches the commit ts, commits the
-// primary, then the secondaries in the background.
+// checkAsyncCommit is client-go checkAsyncCommit: async commit when it is
+// enabled and the transaction is small (at most AsyncCommitKeysLimit
+// mutations, AsyncCommitTotalKeySizeLimit bytes of keys): every key must be
+// listed in the primary lock.
+func (c *committer) checkAsyncCommit() bool {
+	if !c.opts.asyncCommit || len(c.muts) > AsyncCommitKeysLimit {
+		return false
+	}
+	total := 0
+	for _, m := range c.muts {
+		total += len(m.Key)
+		if total > AsyncCommitTotalKeySizeLimit {
+			return false
+		}
+	}
+	return true
+}
+
+// asyncSecondaries are the keys a resolver checks besides the primary: all
+// but the primary and the prewrite-only existence checks (client-go
+// asyncSecondaries).
+func (c *committer) asyncSecondaries() [][]byte {
+	var out [][]byte
+	for _, m := range c.muts {
+		if m.committable() && !bytes.Equal(m.Key, c.primary) {
+			out = append(out, m.Key)
+		}
+	}
+	return out
+}
+
+// execute commits the transaction (client-go twoPhaseCommitter.execute):
+//  1. async commit and 1PC are chosen when enabled and eligible; they need a
+//     fresh timestamp as the floor of the commit ts (linearizability,
+//     skipped with causal consistency) and a max_commit_ts of start ts plus
+//     the time spent plus AsyncCommitSafeWindow;
+//  2. every mutation is prewritten; a 1PC prewrite that TiKV commits
+//     directly ends the commit there, at TiKV's one_pc_commit_ts;
+//  3. an async commit is committed once every prewrite succeeded, at the
+//     largest min_commit_ts TiKV returned: the keys are committed in the
+//     background and Commit returns;
+//  4. otherwise (2PC, or a fallback from either) the commit ts comes from
+//     PD, the primary is committed, then the secondaries in the background.
+//
+// Outcomes: for async commit and 1PC, a prewrite that may have reached TiKV
+// without an answer makes the outcome undetermined (its locks may all
+// exist, which commits the transaction) and nothing is rolled back.
 func (c *committer) execute(ctx context.Context) error {
 	for _, m := range c.muts {
 		c.size += len(m.Key) + len(m.Value)
 	}
+	defer c.stopTTLManager()
+	if c.checkAsyncCommit() {
+		c.asyncCommit.Store(true)
+	}
+	if c.opts.onePC {
+		c.onePC.Store(true)
+	}
+	c.triedAsyncOr1PC = c.asyncCommit.Load() || c.onePC.Load()
+	if c.triedAsyncOr1PC {
+		if !c.opts.causalConsistency {
+			// The commit ts must exceed every snapshot already taken
+			// anywhere: take one now (client-go 2pc.go: a TSO error is
+			// returned as is, nothing is written yet).
+			latest, err := c.store.Oracle.GetTimestamp(ctx)
+			if err != nil {
+				return fmt.Errorf("transaction: get min commit ts: %w", err)
+			}
+			c.minCommitTS = latest + 1
+		}
+		// client-go calculateMaxCommitTS.
+		elapsed := rt.Since(c.store.RT, c.startTime).Milliseconds()
+		c.maxCommitTS = c.startTS + oracle.ComposeTS(elapsed, 0) + oracle.ComposeTS(AsyncCommitSafeWindow.Milliseconds(), 0)
+	}
 	bo := c.backoffer(ctx, prewriteMaxBackoff)
 	if err := c.prewrite(bo, c.muts); err != nil {
+		if u := c.undeterminedErr(); u != nil {
+			return tikverr.Undetermined("prewrite", fmt.Errorf("%w (after %v)", u, err))
+		}
+		if tikverr.IsErrUndetermined(err) && (c.asyncCommit.Load() || c.onePC.Load()) {
+			return err
+		}
 		c.cleanupAsync()
 		return err
+	}
+	if c.onePC.Load() {
+		c.mu.Lock()
+		ts := c.onePCCommitTS
+		c.mu.Unlock()
+		if ts == 0 {
+			return fmt.Errorf("transaction %d: 1PC prewrite succeeded without a commit ts", c.startTS)
+		}
+		c.commitTS = ts
+		return nil
 	}
 	if !slices.ContainsFunc(c.muts, (*mutation).committable) {
 		return nil // only existence checks: they passed and nothing is locked
 	}
-	// Keep the primary lock alive until the commit decides (client-go starts
-	// the TTL manager once the primary is prewritten).
-	ttl := c.startTTLManager()
-	defer ttl.close()
+	if c.asyncCommit.Load() {
+		c.mu.Lock()
+		ts := c.minCommitTS
+		c.mu.Unlock()
+		if ts == 0 {
+			return fmt.Errorf("transaction %d: async commit prewrite left no min commit ts", c.startTS)
+		}
+		// The transaction is committed: every lock exists. Commit the keys
+		// in the background; a failure leaves locks that readers resolve
+		// with CheckSecondaryLocks (client-go: errors only logged).
+		c.commitTS = ts
+		keys := c.committableKeys()
+		c.store.RT.Go("async-commit", func() {
+			sbo := c.backoffer(context.Background(), commitMaxBackoff)
+			_ = c.commitKeys(sbo, keys)
+		})
+		return nil
+	}
 	commitTS, err := c.store.Oracle.GetTimestamp(ctx)
 	if err != nil {
 		c.cleanupAsync()
@@ -166,9 +315,9 @@ func (c *committer) execute(ctx context.Context) error {
 		return err
 	}
 	var secondaries [][]byte
-	for _, m := range c.muts {
-		if m.committable() && !bytes.Equal(m.Key, c.primary) {
-			secondaries = append(secondaries, m.Key)
+	for _, k := range c.committableKeys() {
+		if !bytes.Equal(k, c.primary) {
+			secondaries = append(secondaries, k)
 		}
 	}
 	if len(secondaries) > 0 {
@@ -180,6 +329,23 @@ func (c *committer) execute(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// committableKeys are the keys that hold locks after prewrite, in order.
+func (c *committer) committableKeys() [][]byte {
+	var out [][]byte
+	for _, m := range c.muts {
+		if m.committable() {
+			out = append(out, m.Key)
+		}
+	}
+	return out
+}
+
+func (c *committer) undeterminedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.undetermined
 }
 
 // groups splits keys (sorted) into per-region batches of at most
@@ -213,7 +379,7 @@ func (c *committer) groups(bo *retry.Backoffer, keys [][]byte, size func([]byte)
 
 type batch struct {
 	region locate.RegionVerID
-	keys   [][]byte
+	keys   [][]byte // sorted
 	// regionKeys is how many of the keys of this round fall in the region
 	// (all its batches together): the prewrite's TxnSize, which decides
 	// whether resolvers clean the region key by key (client-go
@@ -221,7 +387,10 @@ type batch struct {
 	regionKeys int
 }
 
-// forEach runs f on every batch in parallel tasks (one batch runs inline).
+// forEach runs f on every batch in parallel tasks (one batch runs inline)
+// and waits for all of them, even when the context is done: each batch sees
+// the context itself and classifies its own outcome, and a batch still in
+// flight could otherwise write locks after the caller gave up on it.
 func (c *committer) forEach(bo *retry.Backoffer, bs []batch, f func(*retry.Backoffer, batch) error) error {
 	if len(bs) == 1 {
 		return f(bo, bs[0])
@@ -231,7 +400,12 @@ func (c *committer) forEach(bo *retry.Backoffer, bs []batch, f func(*retry.Backo
 		cbo := bo.Clone()
 		g.Go("2pc-batch", func() error { return f(cbo, b) })
 	}
-	return g.Wait(bo.GetCtx())
+	return g.Wait(context.Background())
+}
+
+func (b batch) hasPrimary(primary []byte) bool {
+	_, ok := slices.BinarySearchFunc(b.keys, primary, bytes.Compare)
+	return ok
 }
 
 func (c *committer) mutationOf(key []byte) *mutation {
@@ -248,69 +422,6 @@ func keysOf(ms []*mutation) [][]byte {
 		out[i] = m.Key
 	}
 	return out
-}
-
-// prewrite prewrites muts, batch by batch in parallel, resolving the locks
-// it meets and regrouping when regions change (client-go prewrite.go).
-func (c *committer) prewrite(bo *retry.Backoffer, muts []*mutation) error {
-	bs, err := c.groups(bo, keysOf(muts), func(k []byte) int { m := c.mutationOf(k); return len(m.Key) + len(m.Value) })
-	if err != nil {
-		return err
-	}
-	return c.forEach(bo, bs, c.prewriteBatch)
-}
-
-func (c *committer) prewriteBatch(bo *retry.Backoffer, b batch) error {
-	for {
-		req := &kvrpcpb.PrewriteRequest{PrimaryLock: c.primary, StartVersion: c.startTS, LockTtl: c.lockTTL(),
-			TxnSize: uint64(b.regionKeys), MinCommitTs: c.startTS + 1}
-		for _, k := range b.keys {
-			m := c.mutationOf(k)
-			req.Mutations = append(req.Mutations, &kvrpcpb.Mutation{Op: m.Op, Key: m.Key, Value: m.Value})
-		}
-		resp, _, err := c.store.Sender.Send(bo.GetCtx(), bo, tikvrpc.NewRequest(tikvrpc.CmdPrewrite, req), b.region, writeTimeout)
-		if err != nil {
-			return err
-		}
-		if re, _ := resp.GetRegionError(); re != nil {
-			if err := bo.Backoff(retry.BoRegionMiss, errors.New(re.String())); err != nil {
-				return err
-			}
-			muts := make([]*mutation, len(b.keys))
-			for i, k := range b.keys {
-				muts[i] = c.mutationOf(k)
-			}
-			return c.prewrite(bo, muts)
-		}
-		r := resp.Resp.(*kvrpcpb.PrewriteResponse)
-		if len(r.Errors) == 0 {
-			return nil
-		}
-		var locks []*txnlock.Lock
-		for _, ke := range r.Errors {
-			if ke.Locked == nil {
-				return tikverr.ExtractKeyErr(ke) // write conflict, key exists, ...
-			}
-			l := txnlock.NewLock(ke.Locked)
-			if l.TxnID > c.startTS {
-				// A transaction that started after us holds the key: it
-				// conflicts with our commit whatever its fate, so fail now
-				// instead of waiting out or rolling back its lock
-				// (client-go prewrite.go, optimistic transactions).
-				return tikverr.NewErrWriteConflictWithArgs(c.startTS, l.TxnID, 0, l.Key, kvrpcpb.WriteConflict_Optimistic)
-			}
-			locks = append(locks, l)
-		}
-		ms, err := c.store.Resolver.ResolveLocks(bo, c.startTS, locks)
-		if err != nil {
-			return err
-		}
-		if ms > 0 {
-			if err := bo.BackoffWithCfgAndMaxSleep(retry.BoTxnLock, int(ms), fmt.Errorf("prewrite of txn %d met %d live lock(s)", c.startTS, len(locks))); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // commitPrimary commits the primary key. Its result decides the
@@ -359,8 +470,14 @@ func (c *committer) commitKeys(bo *retry.Backoffer, keys [][]byte) error {
 }
 
 func (c *committer) commitBatch(bo *retry.Backoffer, b batch) error {
+	async := c.asyncCommit.Load()
 	for {
-		req := &kvrpcpb.CommitRequest{StartVersion: c.startTS, Keys: b.keys, CommitVersion: c.commitTS}
+		role := kvrpcpb.CommitRole_Secondary
+		if b.hasPrimary(c.primary) {
+			role = kvrpcpb.CommitRole_Primary
+		}
+		req := &kvrpcpb.CommitRequest{StartVersion: c.startTS, Keys: b.keys, CommitVersion: c.commitTS,
+			PrimaryKey: c.primary, CommitRole: role, UseAsyncCommit: async}
 		resp, _, err := c.store.Sender.Send(bo.GetCtx(), bo, tikvrpc.NewRequest(tikvrpc.CmdCommit, req), b.region, writeTimeout)
 		if err != nil {
 			return err
@@ -373,9 +490,15 @@ func (c *committer) commitBatch(bo *retry.Backoffer, b batch) error {
 		}
 		r := resp.Resp.(*kvrpcpb.CommitResponse)
 		if ke := r.GetError(); ke != nil {
-			if ke.GetCommitTsExpired() != nil {
-				// The lock's min_commit_ts was pushed past our commit ts:
-				// commit with a newer ts (client-go commit.go).
+			if exp := ke.GetCommitTsExpired(); exp != nil && !async && role == kvrpcpb.CommitRole_Primary && bytes.Equal(exp.Key, c.primary) {
+				// A reader pushed the primary's min_commit_ts past our
+				// commit ts: commit with a newer ts (client-go commit.go).
+				// Only the primary may move the commit ts: a secondary, or
+				// any key of an async commit, is committed at the ts
+				// already decided (cg #1316), so there it is an error.
+				if exp.MinCommitTs-exp.AttemptedCommitTs > maxCommitTSRetryGap {
+					return &definiteErr{fmt.Errorf("transaction %d: min commit ts %d is too far above commit ts %d", c.startTS, exp.MinCommitTs, exp.AttemptedCommitTs)}
+				}
 				ts, err := c.store.Oracle.GetTimestamp(bo.GetCtx())
 				if err != nil {
 					return err

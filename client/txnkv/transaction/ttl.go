@@ -31,6 +31,27 @@ func (c *committer) startTTLManager() *ttlManager {
 
 func (m *ttlManager) close() { m.stop.Fire() }
 
+// startTTLManagerOnce starts the TTL manager the first time it is called:
+// once the batch holding the primary is prewritten (client-go
+// handleSingleBatchSucceed), not after every batch, so a slow secondary
+// region cannot let the primary lock expire under a live commit.
+func (c *committer) startTTLManagerOnce() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ttl == nil {
+		c.ttl = c.startTTLManager()
+	}
+}
+
+// stopTTLManager stops the TTL manager if it runs: the commit is decided.
+func (c *committer) stopTTLManager() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ttl != nil {
+		c.ttl.close()
+	}
+}
+
 func (c *committer) keepAlive(m *ttlManager) {
 	r := c.store.RT
 	interval := time.Duration(defaultLockTTL/2) * time.Millisecond

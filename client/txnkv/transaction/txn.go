@@ -4,11 +4,18 @@
 // then commit the primary key, then the secondaries) as client-go's
 // txnkv/transaction (txn.go, 2pc.go, prewrite.go, commit.go, cleanup.go).
 //
+// Async commit (SetEnableAsyncCommit) and one-phase commit (SetEnable1PC)
+// are per-transaction options, as in client-go; see committer.execute for
+// the protocol steps and their fallbacks to 2PC.
+//
 // Outcome classification: a commit that fails before the primary key's
 // commit was sent returns a definite error (the transaction is rolled back).
 // When the primary commit's response is lost, or its retries run out after a
 // send that may have reached TiKV, Commit returns an error satisfying
-// tikverr.IsErrUndetermined: the transaction may have committed.
+// tikverr.IsErrUndetermined: the transaction may have committed. With async
+// commit or 1PC the same holds for a prewrite whose answer was lost: the
+// transaction is committed as soon as all its locks exist (async commit),
+// or by the prewrite itself (1PC).
 package transaction
 
 import (
@@ -51,6 +58,75 @@ type KVTxn struct {
 	// startTime is when the transaction began, on the runtime's clock: lock
 	// TTLs count from it (client-go KVTxn.startTime and txnLockTTL).
 	startTime time.Time
+	opts      commitOptions // guarded by mu
+	// committedWith is how the last Commit committed (or tried to).
+	committedWith protocol
+}
+
+// protocol is the commit protocol a Commit ended with.
+type protocol int
+
+const (
+	protocol2PC protocol = iota
+	protocolAsyncCommit
+	protocol1PC
+)
+
+// SetEnableAsyncCommit makes Commit use async commit when the transaction
+// is small enough (AsyncCommitKeysLimit, AsyncCommitTotalKeySizeLimit):
+// the transaction is committed once every key is prewritten, so Commit
+// returns after one round trip and the keys are committed in the
+// background; readers finish it from the locks if the client dies
+// (client-go KVTxn.SetEnableAsyncCommit, default off).
+func (t *KVTxn) SetEnableAsyncCommit(b bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.opts.asyncCommit = b
+}
+
+// SetEnable1PC makes Commit try one-phase commit when every key fits in one
+// prewrite request (one region, one batch): TiKV then commits directly and
+// no Commit request is sent. TiKV may decline (a fallback to 2PC, or to
+// async commit when that is enabled too) (client-go KVTxn.SetEnable1PC,
+// default off).
+func (t *KVTxn) SetEnable1PC(b bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.opts.onePC = b
+}
+
+// SetCausalConsistency, when true, lets async commit and 1PC skip the
+// timestamp they otherwise fetch before prewrite: commit ts then only
+// exceed the start ts and the snapshots of the TiKVs involved, so
+// transactions are causally but not necessarily externally consistent
+// (client-go KVTxn.SetCausalConsistency, default false: linearizable).
+func (t *KVTxn) SetCausalConsistency(b bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.opts.causalConsistency = b
+}
+
+// IsAsyncCommit reports whether Commit committed with async commit: it
+// was enabled, the transaction qualified and TiKV did not fall back
+// (client-go's committer probe of the same name).
+func (t *KVTxn) IsAsyncCommit() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.committedWith == protocolAsyncCommit
+}
+
+// IsOnePC reports whether Commit committed in one phase.
+func (t *KVTxn) IsOnePC() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.committedWith == protocol1PC
+}
+
+// IsCausalConsistency reports whether SetCausalConsistency(true) was called.
+func (t *KVTxn) IsCausalConsistency() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.opts.causalConsistency
 }
 
 // New begins a transaction at startTS.
@@ -243,14 +319,23 @@ func (t *KVTxn) Commit(ctx context.Context) error {
 	}
 	t.valid = false
 	muts := collectMutations(t.buf)
+	opts := t.opts
 	t.mu.Unlock()
 	if len(muts) == 0 {
 		return nil
 	}
-	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: primaryOf(muts), startTime: t.startTime}
-	if err := c.execute(ctx); err != nil {
-		return err
+	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: primaryOf(muts), startTime: t.startTime, opts: opts}
+	err := c.execute(ctx)
+	t.mu.Lock()
+	switch {
+	case c.onePC.Load():
+		t.committedWith = protocol1PC
+	case c.asyncCommit.Load():
+		t.committedWith = protocolAsyncCommit
 	}
-	t.commitTS = c.commitTS
-	return nil
+	if err == nil {
+		t.commitTS = c.commitTS
+	}
+	t.mu.Unlock()
+	return err
 }

@@ -4,10 +4,9 @@
 // PessimisticRollback), and tells the caller how long to wait for the ones
 // still alive. It mirrors client-go txnkv/txnlock/lock_resolver.go.
 //
-// Async-commit locks (whose status needs CheckSecondaryLocks) come with the
-// async-commit work: until then an expired async-commit lock is reported as
-// ErrAsyncCommitPending instead of being force-resolved, which could break
-// atomicity.
+// Async-commit locks: while the primary's TTL lasts they are waited for like
+// any lock; once it has expired the transaction is decided from all its
+// locks with CheckSecondaryLocks (async.go).
 package txnlock
 
 import (

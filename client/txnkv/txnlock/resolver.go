@@ -30,10 +30,6 @@ const (
 	readTimeoutShort     = 30 * time.Second
 )
 
-// ErrAsyncCommitPending is returned for an expired async-commit lock until
-// async-commit resolution lands.
-var ErrAsyncCommitPending = errors.New("txnlock: resolving expired async-commit locks is not implemented yet")
-
 // LockResolver resolves locks. It is safe for concurrent use.
 type LockResolver struct {
 	s  *sender.Sender
@@ -106,33 +102,11 @@ func (lr *LockResolver) resolve(bo *retry.Backoffer, callerStartTS uint64, locks
 			wait = ms
 		}
 	}
-	cleaned := map[uint64]map[locate.RegionVerID]bool{}
+	r := &resolveRound{cleaned: map[uint64]map[locate.RegionVerID]bool{}, async: map[uint64]TxnStatus{}}
 	for _, l := range locks {
-		st, err := lr.statusFromLock(bo, l, callerStartTS)
-		var pm primaryMismatch
-		if errors.As(err, &pm) && l.IsPessimistic() {
-			// The lock points at a primary that is not one: roll it back.
-			st, err = TxnStatus{}, nil
-		}
+		st, err := lr.resolveOne(bo, r, l, callerStartTS, false)
 		if err != nil {
 			return ResolveLocksResult{}, err
-		}
-		expired := lr.o.IsExpired(l.TxnID, st.ttl)
-		if st.ttl != 0 && st.primaryLock.GetUseAsyncCommit() && expired {
-			return ResolveLocksResult{}, fmt.Errorf("%w (lock %v)", ErrAsyncCommitPending, l)
-		}
-		if st.ttl == 0 {
-			if cleaned[l.TxnID] == nil {
-				cleaned[l.TxnID] = map[locate.RegionVerID]bool{}
-			}
-			if l.IsPessimistic() {
-				err = lr.resolvePessimisticLock(bo, l)
-			} else {
-				err = lr.resolveLock(bo, l, st, cleaned[l.TxnID])
-			}
-			if err != nil {
-				return ResolveLocksResult{}, err
-			}
 		}
 		switch {
 		case !forRead && st.ttl != 0:
@@ -149,6 +123,63 @@ func (lr *LockResolver) resolve(bo *retry.Backoffer, callerStartTS uint64, locks
 	return res, nil
 }
 
+// resolveRound is what one ResolveLocks call remembers across its locks.
+type resolveRound struct {
+	// cleaned: the regions already resolved region-wide, per transaction.
+	cleaned map[uint64]map[locate.RegionVerID]bool
+	// async: async-commit transactions already decided and resolved.
+	async map[uint64]TxnStatus
+}
+
+// resolveOne finds the status of l's transaction and, when it is finished,
+// commits or rolls back l (client-go resolveLocks' resolve closure):
+//   - a live lock is left alone; its status (with the TTL) says how long
+//     to wait;
+//   - a lock whose primary is an expired async-commit lock: the
+//     transaction's fate is decided from all its locks
+//     (resolveAsyncCommitLock), or, when one of them turns out not to be an
+//     async-commit lock, resolved again as 2PC (forceSync);
+//   - otherwise the lock follows its primary: committed, rolled back, or
+//     (pessimistic) rolled back when expired.
+func (lr *LockResolver) resolveOne(bo *retry.Backoffer, r *resolveRound, l *Lock, callerStartTS uint64, forceSync bool) (TxnStatus, error) {
+	if st, ok := r.async[l.TxnID]; ok {
+		return st, nil
+	}
+	st, err := lr.statusFromLock(bo, l, callerStartTS, forceSync)
+	var pm primaryMismatch
+	if errors.As(err, &pm) && l.IsPessimistic() {
+		// The lock points at a primary that is not one: roll it back.
+		st, err = TxnStatus{}, nil
+	}
+	if err != nil {
+		return TxnStatus{}, err
+	}
+	expiredAsync := st.ttl != 0 && st.primaryLock.GetUseAsyncCommit() && !forceSync && lr.o.IsExpired(l.TxnID, st.ttl)
+	if st.ttl != 0 && !expiredAsync {
+		return st, nil
+	}
+	if expiredAsync {
+		st, err = lr.resolveAsyncCommitLock(bo, l, st)
+		var na *nonAsyncCommitLock
+		if errors.As(err, &na) {
+			return lr.resolveOne(bo, r, l, callerStartTS, true)
+		}
+		if err == nil {
+			r.async[l.TxnID] = st
+		}
+		return st, err
+	}
+	if r.cleaned[l.TxnID] == nil {
+		r.cleaned[l.TxnID] = map[locate.RegionVerID]bool{}
+	}
+	if l.IsPessimistic() {
+		err = lr.resolvePessimisticLock(bo, l)
+	} else {
+		err = lr.resolveLock(bo, l, st, r.cleaned[l.TxnID])
+	}
+	return st, err
+}
+
 type txnNotFoundErr struct{ *kvrpcpb.TxnNotFound }
 
 func (e txnNotFoundErr) Error() string { return e.String() }
@@ -161,7 +192,7 @@ func (e primaryMismatch) Error() string { return "primary mismatch, current lock
 // and when the primary knows nothing of the transaction it waits for the
 // lock's TTL (the primary may still be being prewritten) before rolling the
 // transaction back.
-func (lr *LockResolver) statusFromLock(bo *retry.Backoffer, l *Lock, callerStartTS uint64) (TxnStatus, error) {
+func (lr *LockResolver) statusFromLock(bo *retry.Backoffer, l *Lock, callerStartTS uint64, forceSync bool) (TxnStatus, error) {
 	ctx := bo.GetCtx()
 	var currentTS uint64
 	if l.TTL == 0 {
@@ -176,7 +207,7 @@ func (lr *LockResolver) statusFromLock(bo *retry.Backoffer, l *Lock, callerStart
 	}
 	rollbackIfNotExist := false
 	for {
-		st, err := lr.getTxnStatus(bo, l.TxnID, l.Primary, callerStartTS, currentTS, rollbackIfNotExist, l)
+		st, err := lr.getTxnStatus(bo, l.TxnID, l.Primary, callerStartTS, currentTS, rollbackIfNotExist, forceSync, l)
 		var nf txnNotFoundErr
 		if !errors.As(err, &nf) {
 			return st, err
@@ -207,11 +238,11 @@ func (lr *LockResolver) GetTxnStatus(ctx context.Context, bo *retry.Backoffer, t
 	if err != nil {
 		return TxnStatus{}, err
 	}
-	return lr.getTxnStatus(bo, txnID, primary, callerStartTS, currentTS, true, nil)
+	return lr.getTxnStatus(bo, txnID, primary, callerStartTS, currentTS, true, false, nil)
 }
 
 func (lr *LockResolver) getTxnStatus(bo *retry.Backoffer, txnID uint64, primary []byte, callerStartTS, currentTS uint64,
-	rollbackIfNotExist bool, l *Lock) (TxnStatus, error) {
+	rollbackIfNotExist, forceSync bool, l *Lock) (TxnStatus, error) {
 	if st, ok := lr.getResolved(txnID); ok {
 		return st, nil
 	}
@@ -219,7 +250,7 @@ func (lr *LockResolver) getTxnStatus(bo *retry.Backoffer, txnID uint64, primary 
 	mk := func() *tikvrpc.Request {
 		return tikvrpc.NewRequest(tikvrpc.CmdCheckTxnStatus, &kvrpcpb.CheckTxnStatusRequest{
 			PrimaryKey: primary, LockTs: txnID, CallerStartTs: callerStartTS, CurrentTs: currentTS,
-			RollbackIfNotExist: rollbackIfNotExist, ResolvingPessimisticLock: pessimistic, VerifyIsPrimary: true,
+			RollbackIfNotExist: rollbackIfNotExist, ForceSyncCommit: forceSync, ResolvingPessimisticLock: pessimistic, VerifyIsPrimary: true,
 			IsTxnFile: l != nil && l.IsTxnFile,
 		})
 	}
@@ -338,9 +369,21 @@ func (lr *LockResolver) BatchResolveLocks(bo *retry.Backoffer, locks []*Lock, re
 		if _, ok := status[l.TxnID]; ok {
 			continue
 		}
-		st, err := lr.statusFromLock(bo, l, 0)
+		st, err := lr.statusFromLock(bo, l, 0, false)
 		if err != nil {
 			return false, err
+		}
+		if st.ttl != 0 && st.primaryLock.GetUseAsyncCommit() && lr.o.IsExpired(l.TxnID, st.ttl) {
+			// An expired async-commit transaction: decide it from all its
+			// locks (client-go BatchResolveLocks: checkAllSecondaries).
+			st, err = lr.resolveAsyncCommitLock(bo, l, st)
+			var na *nonAsyncCommitLock
+			if errors.As(err, &na) {
+				st, err = lr.statusFromLock(bo, l, 0, true)
+			}
+			if err != nil {
+				return false, err
+			}
 		}
 		if st.ttl != 0 {
 			return false, nil // alive: not ours to decide yet
