@@ -379,3 +379,40 @@ func TestConcurrentCloseAndCloseAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamErrorOnEveryConnection mirrors TestRecvErrorInMultipleRecvLoops:
+// the stream of every connection to a store fails once (client-go: the
+// main and forwarded streams of one batch client); each failed request is
+// undetermined, each connection opens exactly one new stream, and requests
+// succeed on all of them afterwards. client-go's TestPanicInRecvLoop has no
+// counterpart: it injects a panic with a failpoint, and the receive loop here
+// does not recover panics (a panic is a bug, not a stream failure).
+func TestStreamErrorOnEveryConnection(t *testing.T) {
+	f := newFakeTikv()
+	addr, _ := serveOn(t, f, "127.0.0.1:0")
+	const conns = 3
+	tr := newTransport(t, Options{ConnectionCount: conns})
+	ctx := context.Background()
+	for i := range conns { // round robin: one request per connection
+		if err := put(ctx, tr, addr, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := tr.Stats().Streams; st != conns {
+		t.Fatalf("%d streams, want %d", st, conns)
+	}
+	for range conns {
+		if _, err := get(ctx, tr, addr, "boom", 5*time.Second); classOf(err) != "undetermined" {
+			t.Fatalf("boom: %v (%s), want undetermined", err, classOf(err))
+		}
+	}
+	for i := range 2 * conns {
+		if err := put(ctx, tr, addr, fmt.Sprintf("k%d", i), "w"); err != nil {
+			t.Fatalf("after the stream errors: %v", err)
+		}
+	}
+	_, _, serverStreams := f.stats()
+	if st := tr.Stats().Streams; st != 2*conns || serverStreams != 2*conns {
+		t.Fatalf("client opened %d streams, server saw %d; want %d (one reopen per connection)", st, serverStreams, 2*conns)
+	}
+}
