@@ -31,14 +31,19 @@ type Workload struct {
 	ReadRatio float64
 	// Timeout bounds one operation.
 	Timeout time.Duration
+	// Txn is the transfers' commit protocol (default 2PC).
+	Txn workloads.TxnMode
 }
+
+// SetTxnMode sets Txn from the harness's Spec.Txn.
+func (w *Workload) SetTxnMode(m string) { w.Txn = workloads.MustTxnMode(m) }
 
 // UsesCluster tells the harness to build the fake cluster.
 func (w *Workload) UsesCluster() bool { return true }
 
 // Describe returns the options in force.
 func (w *Workload) Describe() string {
-	return fmt.Sprintf("accounts=%d read=%.2f timeout=%v", w.Accounts, w.ReadRatio, w.Timeout)
+	return fmt.Sprintf("accounts=%d read=%.2f timeout=%v", w.Accounts, w.ReadRatio, w.Timeout) + w.Txn.Describe()
 }
 
 func acct(i int) string { return fmt.Sprintf("acct%d", i) }
@@ -163,6 +168,7 @@ func (w *Workload) transfer(ctx context.Context, env *workloads.Env, cli *txnkv.
 	}
 	_ = txn.Set([]byte(acct(from)), []byte(strconv.FormatInt(a-amount, 10)))
 	_ = txn.Set([]byte(acct(to)), []byte(strconv.FormatInt(b+amount, 10)))
+	w.Txn.Apply(txn)
 	return workloads.Complete(p, txn.Commit(octx), nil)
 }
 

@@ -39,6 +39,8 @@ type Workload struct {
 	// Model is the consistency model checked (default strong snapshot
 	// isolation).
 	Model elle.Model
+	// Txn is the transactions' commit protocol (default 2PC).
+	Txn workloads.TxnMode
 }
 
 // UsesCluster tells the harness to build the fake cluster.
@@ -46,8 +48,11 @@ func (w *Workload) UsesCluster() bool { return true }
 
 // Describe returns the options in force.
 func (w *Workload) Describe() string {
-	return fmt.Sprintf("%s keys=%d max-mops=%d timeout=%v model=%s", w.Kind, w.Keys, w.MaxMops, w.Timeout, w.Model)
+	return fmt.Sprintf("%s keys=%d max-mops=%d timeout=%v model=%s", w.Kind, w.Keys, w.MaxMops, w.Timeout, w.Model) + w.Txn.Describe()
 }
+
+// SetTxnMode sets Txn from the harness's Spec.Txn.
+func (w *Workload) SetTxnMode(m string) { w.Txn = workloads.MustTxnMode(m) }
 
 // Setup derives the options.
 func (w *Workload) Setup(env *workloads.Env) error {
@@ -179,6 +184,7 @@ func (w *Workload) txn(ctx context.Context, env *workloads.Env, cli *txnkv.Clien
 			return false
 		}
 	}
+	w.Txn.Apply(txn)
 	return workloads.Complete(p, txn.Commit(octx), done)
 }
 

@@ -28,14 +28,19 @@ type Workload struct {
 	ReadRatio float64
 	// Timeout bounds one operation.
 	Timeout time.Duration
+	// Txn is the adds' commit protocol (default 2PC).
+	Txn workloads.TxnMode
 }
+
+// SetTxnMode sets Txn from the harness's Spec.Txn.
+func (w *Workload) SetTxnMode(m string) { w.Txn = workloads.MustTxnMode(m) }
 
 // UsesCluster tells the harness to build the fake cluster.
 func (w *Workload) UsesCluster() bool { return true }
 
 // Describe returns the options in force.
 func (w *Workload) Describe() string {
-	return fmt.Sprintf("read=%.2f timeout=%v", w.ReadRatio, w.Timeout)
+	return fmt.Sprintf("read=%.2f timeout=%v", w.ReadRatio, w.Timeout) + w.Txn.Describe()
 }
 
 // Setup derives the options.
@@ -86,6 +91,7 @@ func (w *Workload) add(ctx context.Context, env *workloads.Env, cli *txnkv.Clien
 		return false
 	}
 	_ = txn.Set(elemKey(v), []byte(strconv.FormatInt(v, 10)))
+	w.Txn.Apply(txn)
 	return workloads.Complete(p, txn.Commit(octx), v)
 }
 
