@@ -80,6 +80,7 @@ type options struct {
 	shard         string
 	parallel      int
 	bug           string
+	txn           string
 	maxSteps      uint64
 	livenessBound time.Duration
 	out           string
@@ -148,6 +149,7 @@ func runFlags(name string, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.clients, "clients", 3, "number of client processes")
 	fs.IntVar(&o.maxOps, "max-ops", 0, "end the safety phase once this many operations were invoked (0: no limit)")
 	fs.StringVar(&o.bug, "bug", "", "switch on a deliberately injected bug (tests of the checkers): "+bugList())
+	fs.StringVar(&o.txn, "txn", "2pc", "commit protocol of transactional workloads: 2pc, async, 1pc, or mixed (a random one per transaction)")
 	fs.Uint64Var(&o.maxSteps, "max-steps", 0, "fail a run after this many scheduling steps (0: 50 million)")
 	fs.DurationVar(&o.livenessBound, "liveness-bound", harness.DefaultLivenessBound, "virtual time the workload has to converge after every fault heals")
 	fs.StringVar(&o.out, "out", "", "directory for the files written on a failure (default: a new temporary directory)")
@@ -266,7 +268,7 @@ type jsonLine struct {
 // spec builds the harness spec of the flags, validated.
 func (o *options) spec() (harness.Spec, error) {
 	s := harness.Spec{Workload: o.workload, Faults: o.faults, Duration: o.duration, Clients: o.clients, MaxOps: o.maxOps,
-		Bug: o.bug, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound, StopAtStep: o.step}
+		Bug: o.bug, Txn: o.txn, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound, StopAtStep: o.step}
 	err := s.Normalize()
 	return s, err
 }
@@ -462,7 +464,7 @@ func replayCommand(seed uint64, o *options) string { return commandLine("", seed
 // that runs seed with o's options.
 func commandLine(sub string, seed uint64, o *options) string {
 	spec := harness.Spec{Seed: seed, Workload: o.workload, Faults: o.faults, Duration: o.duration,
-		Clients: o.clients, MaxOps: o.maxOps, Bug: o.bug, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound}
+		Clients: o.clients, MaxOps: o.maxOps, Bug: o.bug, Txn: o.txn, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound}
 	cmd := "go run ./cmd/simrun "
 	if sub != "" {
 		cmd += sub + " "

@@ -70,6 +70,10 @@ type Spec struct {
 	// Bug switches on a deliberately injected bug, for proving that the
 	// checkers and shrinking work; "" for none. See Bugs.
 	Bug string
+	// Txn is the commit protocol of a transactional workload's
+	// transactions: "2pc" (the default, also ""), "async", "1pc" or "mixed"
+	// (see workloads.TxnMode).
+	Txn string
 	// Trace receives every trace event.
 	Trace func(sim.TraceEvent)
 	// MaxSteps bounds the run (default 50 million).
@@ -211,6 +215,9 @@ func (s *Spec) Normalize() error {
 	if err != nil {
 		return err
 	}
+	if _, err := workloads.ParseTxnMode(s.Txn); err != nil {
+		return err
+	}
 	if s.Bug != "" {
 		if _, ok := Bugs[s.Bug]; !ok {
 			return fmt.Errorf("unknown bug %q", s.Bug)
@@ -246,6 +253,9 @@ func Run(spec Spec) (res Result) {
 	}
 	res.Workload, res.Faults = spec.Workload, spec.Faults
 	wl, _ := newWorkload(spec.Workload, spec.Bug)
+	if tw, ok := wl.(interface{ SetTxnMode(string) }); ok {
+		tw.SetTxnMode(spec.Txn)
+	}
 
 	var w *sim.World
 	stopped := false

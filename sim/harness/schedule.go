@@ -146,6 +146,9 @@ func (s Spec) Flags() string {
 	if n.Bug != "" {
 		parts = append(parts, "--bug", n.Bug)
 	}
+	if n.Txn != "" && n.Txn != "2pc" {
+		parts = append(parts, "--txn", n.Txn)
+	}
 	if n.MaxSteps != defaultMaxSteps {
 		parts = append(parts, "--max-steps", strconv.FormatUint(n.MaxSteps, 10))
 	}
