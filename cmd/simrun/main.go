@@ -97,6 +97,7 @@ Usage:
   simrun [run] [flags]                   run one seed or a sweep (the default)
   simrun shrink --seed N [flags]         reduce a failing run; print the minimal command
   simrun check --model M [flags] FILE    check a JSONL history file (simrun check --help)
+  simrun serve [flags]                   serve the fake cluster over gRPC in real time (simrun serve --help)
 
 One seed gives one execution: rerun a failing seed with --seed N to replay it
 exactly. On a failure simrun writes the history, the human-readable trace and
@@ -165,6 +166,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runCheck(args[1:], stdout, stderr)
 		case "shrink":
 			return runShrink(args[1:], stdout, stderr)
+		case "serve":
+			return runServe(args[1:], os.Stdin, stdout, stderr)
 		}
 	}
 	o := &options{}

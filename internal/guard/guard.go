@@ -20,6 +20,7 @@ var Allowed = map[string]string{
 	"client/transport/grpc/conn.go":      "the gRPC transport's connection shell: send and receive loop goroutines, batch-wait timers and channel selects around the pure batching code",
 	"client/transport/grpc/transport.go": "the gRPC transport's request path: per-request timeout timers, the select that waits for an answer, and the idle-connection sweep",
 	"sim/realtime.go":                    "the kernel's real-time mode: virtual time follows the wall clock, the idle baton holder waits on a timer, injections or the run's context",
+	"sim/serve/bridge.go":                "serve's bridge from gRPC goroutines into the real-time world: starts the world and server goroutines, waits on answer channels, reads the wall clock for default deadlines",
 	"sim/watchdog.go":                    "the stall watchdog measures wall time to report a task stuck outside the scheduler; it never affects a run that progresses",
 	"client/pd/pdclient/dial.go":         "the production PD adapter's shell: the pd client lives in a context cut loose from New's (context.AfterFunc links them until New returns), and a multi-timestamp TSO request has a per-attempt timeout",
 }
