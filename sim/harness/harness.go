@@ -90,6 +90,11 @@ type Spec struct {
 	// and the liveness phase does not run. Result.Stopped says whether the
 	// run was cut short.
 	StopAtStep uint64
+	// APIVersion is the API version of a cluster workload's cluster: "v1"
+	// (the default, also "") or "v2": the cluster runs in API V2 mode and
+	// the clients work in a keyspace created in PD for the run (see
+	// apiv2.go).
+	APIVersion string
 	// OnSetup, when set, receives Result.Setup as soon as the workload has
 	// derived its options and the nemesis its plan, before any client runs,
 	// so a driver can print every derived parameter before the run.
@@ -223,6 +228,9 @@ func (s *Spec) Normalize() error {
 			return fmt.Errorf("unknown bug %q", s.Bug)
 		}
 	}
+	if s.APIVersion != "" && s.APIVersion != "v1" && s.APIVersion != "v2" {
+		return fmt.Errorf("api version %q: want v1 or v2", s.APIVersion)
+	}
 	if !slices.Contains(Presets, s.Faults) {
 		sched, err := ParseSchedule(s.Faults)
 		if err != nil {
@@ -304,10 +312,16 @@ func Run(spec Spec) (res Result) {
 		Undetermined: network.IsUndetermined,
 	}
 	var clu *cluster.Cluster
+	var ks *keyspace // API V2 only
 	if usesCluster(wl) {
 		// Raw KV workloads get raw region boundaries, transactional ones
 		// memcomparable-encoded boundaries, as TiKV keeps each.
-		clu = cluster.New(w, net, cluster.Config{Stores: 3, SplitKeys: [][]byte{[]byte("reg2")}, TxnKeys: !rawKeysOf(wl)})
+		cfg := cluster.Config{Stores: 3, SplitKeys: [][]byte{[]byte("reg2")}, TxnKeys: !rawKeysOf(wl)}
+		if spec.APIVersion == "v2" {
+			ks = &keyspace{raw: rawKeysOf(wl)}
+			cfg = ks.config(cfg)
+		}
+		clu = cluster.New(w, net, cfg)
 		servers = append(servers, cluster.PDNode)
 		for _, id := range clu.StoreIDs() {
 			servers = append(servers, cluster.StoreNode(id))
@@ -318,6 +332,9 @@ func Run(spec Spec) (res Result) {
 		env.RawKV = func(name string) (*rawkv.Client, error) {
 			return rawkv.NewClient(rawkv.WithRuntime(r), rawkv.WithTransport(clu.NewTransport(name)),
 				rawkv.WithPD(clu.NewPDClient(name)), rawkv.WithTimeout(time.Second))
+		}
+		if ks != nil {
+			ks.clients(env, clu, r)
 		}
 	}
 	var clients []string
@@ -330,6 +347,12 @@ func Run(spec Spec) (res Result) {
 	var liveness error
 	w.Spawn("harness", func() {
 		ctx := context.Background()
+		if ks != nil {
+			if err := ks.create(ctx, w, clu); err != nil {
+				panic(fmt.Sprintf("api v2 keyspace: %v", err))
+			}
+			nem.keyPrefix = ks.prefix()
+		}
 		if err := wl.Setup(env); err != nil {
 			panic(fmt.Sprintf("workload setup: %v", err))
 		}
@@ -339,6 +362,9 @@ func Run(spec Spec) (res Result) {
 			panic(err)
 		}
 		res.Setup = wl.Describe() + "; faults: " + nem.describe()
+		if ks != nil {
+			res.Setup += "; " + ks.describe()
+		}
 		if spec.OnSetup != nil {
 			spec.OnSetup(res.Setup)
 		}
@@ -361,7 +387,7 @@ func Run(spec Spec) (res Result) {
 		defer cancelLive()
 		liveness = wl.Final(live, env)
 		if liveness == nil && clu != nil && env.TxnKV != nil && !rawKeysOf(wl) {
-			liveness = resolveAllLocks(live, env, clu)
+			liveness = resolveAllLocks(live, env, clu, nem.keyPrefix)
 		}
 		w.Stop()
 	})
@@ -444,6 +470,9 @@ type nemesis struct {
 	log     []string
 	applied Schedule // the safety phase's faults, as an explicit schedule
 	healing bool     // healAll has begun: stop recording applied
+	// keyPrefix, in API V2, prefixes the keys of topology actions, which
+	// the schedule records in user keys.
+	keyPrefix []byte
 }
 
 var (
@@ -539,7 +568,7 @@ func (n *nemesis) apply(a fmt.Stringer, timed bool) {
 			panic(fmt.Sprintf("nemesis: %v", err))
 		}
 	case cluster.Action:
-		if err := f.Apply(n.clu); err != nil {
+		if err := prefixAction(f, n.keyPrefix).Apply(n.clu); err != nil {
 			entry += " (refused)"
 		}
 	}
@@ -766,14 +795,14 @@ func rawKeysOf(wl workloads.Workload) bool {
 // bound, as TiKV's GC resolve-locks pass would clean them (secondary locks of
 // committed transactions, locks of abandoned ones). It resolves them with a
 // fresh client and fails when any remains at the deadline.
-func resolveAllLocks(ctx context.Context, env *workloads.Env, clu *cluster.Cluster) error {
+func resolveAllLocks(ctx context.Context, env *workloads.Env, clu *cluster.Cluster, prefix []byte) error {
 	cli, err := env.TxnKV("liveness-locks")
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
 	for {
-		infos := clu.Engine().Snapshot().Locks()
+		infos := userLocks(clu.Engine().Snapshot().Locks(), prefix)
 		if len(infos) == 0 {
 			return nil
 		}

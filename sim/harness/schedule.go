@@ -155,6 +155,9 @@ func (s Spec) Flags() string {
 	if n.LivenessBound != DefaultLivenessBound {
 		parts = append(parts, "--liveness-bound", n.LivenessBound.String())
 	}
+	if n.APIVersion == "v2" {
+		parts = append(parts, "--api", "v2")
+	}
 	return strings.Join(parts, " ")
 }
 
