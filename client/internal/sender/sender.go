@@ -33,6 +33,19 @@
 // CodecPDClient). CodecRegionSource is the matching PD adapter: it maps user
 // keys to PD's region keys and region boundaries back
 // (client-go internal/locate/pd_codec.go).
+//
+// Request settings, interceptors and resource control (control.go): Send
+// first copies the settings bound to its context (util.WithRequestSource and
+// friends, util.WithResourceGroupName, util.WithResourceGroupTag or
+// WithResourceGroupTagger) into the request where it has none of its own.
+// Each attempt then runs, in client-go's order (interceptedClient,
+// internal/client/client_interceptor.go): the resource controller's
+// admission (resourcecontrol.KVInterceptor.OnRequestWait), the context's
+// RPC interceptor chain (interceptor.WithRPCInterceptor) around the codec
+// and the transport call, and the settlement of the response
+// (OnResponse). A request with an InputRequestSource gets its wire source
+// patched per attempt ("leader_<src>", then "retry_leader_leader_<src>").
+// With nothing bound to the context, an attempt costs nothing extra.
 package sender
 
 import (
@@ -50,6 +63,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/internal/apicodec"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/pd"
+	"github.com/tikvsim/tikvsim/client/resourcecontrol"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
 	"github.com/tikvsim/tikvsim/client/transport"
@@ -65,6 +79,7 @@ type Sender struct {
 	tr    transport.Transport
 	codec *apicodec.Codec // nil: requests go out as given
 	obs   Observer
+	rc    resourcecontrol.KVInterceptor // nil: no client-wide resource control
 }
 
 // New returns a sender routing through cache and sending with tr. Requests
@@ -118,6 +133,8 @@ func (b PDBackoffer) Backoff(_ context.Context, err error) error {
 // See the package doc for what the result means.
 func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Request, region locate.RegionVerID, timeout time.Duration) (*tikvrpc.Response, *locate.RPCContext, error) {
 	notReady := 0 // DataIsNotReady answers so far
+	sends := 0    // transport calls so far
+	ctl := s.prepare(ctx, req)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -132,14 +149,19 @@ func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Req
 			resp, err := tikvrpc.GenRegionErrorResp(req, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}})
 			return resp, nil, err
 		}
+		if req.InputRequestSource != "" {
+			patchRequestSource(req, sends > 0)
+		}
 		if err := tikvrpc.SetContext(req, rpc.Meta, rpc.Peer); err != nil {
 			return nil, rpc, err
 		}
 		start := s.now()
-		resp, err := s.send(ctx, rpc.Addr, req, timeout)
+		resp, err := s.call(ctx, &ctl, rpc.Addr, req, timeout)
+		sends++
 		s.observe(req, rpc.Addr, start, resp, err)
 		if err != nil {
-			if apicodec.IsDecodeError(err) || errors.Is(err, apicodec.ErrKeyOutOfBound) {
+			var refused *refusedError
+			if apicodec.IsDecodeError(err) || errors.Is(err, apicodec.ErrKeyOutOfBound) || errors.As(err, &refused) {
 				return nil, rpc, fmt.Errorf("%s to %v: %w", req.Type, rpc, err)
 			}
 			if err := s.onSendFail(ctx, bo, rpc, req, err); err != nil {
