@@ -1,0 +1,17 @@
+package e2e
+
+import (
+	"os"
+	"testing"
+
+	"github.com/pingcap/log"
+	"go.uber.org/zap/zapcore"
+)
+
+func TestMain(m *testing.M) {
+	// The pd client logs through pingcap/log's global logger at info
+	// level: connections, leader updates, closing. Keep test output to
+	// warnings.
+	log.SetLevel(zapcore.WarnLevel)
+	os.Exit(m.Run())
+}
