@@ -324,12 +324,16 @@ func TestRawCommandsThroughStores(t *testing.T) {
 	})
 }
 
+// unservedReq has a request's methods (it embeds one) but is a type no
+// store command is registered for.
+type unservedReq struct{ kvrpcpb.GetRequest }
+
 // TestStoreRefusesUnknownMessages: a message that is not a served kvrpcpb
 // request is answered with ErrUnknownRequest naming its type.
 func TestStoreRefusesUnknownMessages(t *testing.T) {
 	run(t, 33, Config{}, func(e *env) {
 		ctx, leader := e.ctxFor("a")
-		for _, msg := range []any{"hello", &kvrpcpb.SplitRegionRequest{Context: ctx}} {
+		for _, msg := range []any{"hello", &unservedReq{kvrpcpb.GetRequest{Context: ctx, Key: []byte("a")}}} {
 			_, err := e.call(leader, msg)
 			var ue *ErrUnknownRequest
 			if !errors.As(err, &ue) || !strings.Contains(ue.Error(), fmt.Sprintf("%T", msg)) {
