@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/tikvpb"
+	"google.golang.org/grpc"
 )
 
 // defaultTimeout bounds a simulated call whose gRPC request has no
@@ -31,14 +33,25 @@ func (s *Server) start(parent context.Context) {
 		}
 		close(s.ended)
 	}()
+	// The servers stop with the world (ctx done, or a task panicked).
+	go func() {
+		<-s.ended
+		s.stopServers()
+	}()
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
 	for i, srv := range s.servers {
-		lis := s.listeners[i]
-		go func() {
-			if err := srv.Serve(lis); err != nil {
-				s.cfg.Logf("serve: gRPC server on %s: %v", lis.Addr(), err)
-			}
-		}()
+		s.serve(srv, s.listeners[i])
 	}
+}
+
+// serve runs srv's accept loop on lis on its own goroutine.
+func (s *Server) serve(srv *grpc.Server, lis net.Listener) {
+	go func() {
+		if err := srv.Serve(lis); err != nil {
+			s.cfg.Logf("serve: gRPC server on %s: %v", lis.Addr(), err)
+		}
+	}()
 }
 
 type result struct {

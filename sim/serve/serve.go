@@ -69,8 +69,11 @@ type Server struct {
 	pdAddr     string
 	clusterID  uint64
 	storeAddrs []string // by store id - 1
-	servers    []*grpc.Server
-	listeners  []net.Listener
+
+	srvMu     sync.Mutex
+	servers   []*grpc.Server // 0: PD, i: store i; nil while store i is crashed
+	listeners []net.Listener // likewise
+	stopped   bool           // the servers stopped for good
 
 	cancel   context.CancelFunc
 	ended    chan struct{} // closed when the world stops
@@ -155,7 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.c.NewTransport(clientNode) // adds the node requests leave from
 	s.clusterID = s.c.PD().ClusterID()
 
-	pdSrv := grpc.NewServer()
+	pdSrv := newGRPCServer()
 	p := &pdServer{s: s}
 	pdpb.RegisterPDServer(pdSrv, p)
 	keyspacepb.RegisterKeyspaceServer(pdSrv, &keyspaceServer{s: s})
@@ -163,14 +166,52 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	healthpb.RegisterHealthServer(pdSrv, health.NewServer()) // "" is SERVING
 	s.servers = append(s.servers, pdSrv)
 	for i := range s.storeAddrs {
-		srv := grpc.NewServer()
-		tikvpb.RegisterTikvServer(srv, &tikvServer{s: s, id: uint64(i + 1), node: cluster.StoreNode(uint64(i + 1))})
-		healthpb.RegisterHealthServer(srv, health.NewServer())
-		s.servers = append(s.servers, srv)
+		s.servers = append(s.servers, s.newStoreServer(uint64(i+1)))
 	}
 	s.start(ctx)
 	cfg.Logf("serve: pd %s, stores %s (%s keys)", s.pdAddr, strings.Join(s.storeAddrs, " "), s.keyMode())
 	return s, nil
+}
+
+// newGRPCServer returns a gRPC server whose Stop waits for its handlers,
+// so nothing runs (or logs) after Close.
+func newGRPCServer() *grpc.Server { return grpc.NewServer(grpc.WaitForHandlers(true)) }
+
+func (s *Server) newStoreServer(id uint64) *grpc.Server {
+	srv := newGRPCServer()
+	tikvpb.RegisterTikvServer(srv, &tikvServer{s: s, id: id, node: cluster.StoreNode(id)})
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	return srv
+}
+
+// stopStore closes store id's server and listener, as a crashed TiKV's
+// connections die: clients see refused connections until it restarts.
+func (s *Server) stopStore(id uint64) {
+	s.srvMu.Lock()
+	srv, lis := s.servers[id], s.listeners[id]
+	s.servers[id], s.listeners[id] = nil, nil
+	s.srvMu.Unlock()
+	if srv != nil {
+		srv.Stop()
+		_ = lis.Close()
+	}
+}
+
+// restartStore listens again on store id's address and serves it.
+func (s *Server) restartStore(id uint64) error {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.servers[id] != nil || s.stopped {
+		return nil
+	}
+	lis, err := net.Listen("tcp", s.storeAddrs[id-1])
+	if err != nil {
+		return fmt.Errorf("store %d restarted, but its address cannot be listened on again: %w", id, err)
+	}
+	srv := s.newStoreServer(id)
+	s.servers[id], s.listeners[id] = srv, lis
+	s.serve(srv, lis)
+	return nil
 }
 
 func (s *Server) keyMode() string {
@@ -182,7 +223,9 @@ func (s *Server) keyMode() string {
 
 func (s *Server) closeListeners() {
 	for _, l := range s.listeners {
-		_ = l.Close()
+		if l != nil {
+			_ = l.Close()
+		}
 	}
 }
 
@@ -226,6 +269,14 @@ func (s *Server) Do(action string) (string, error) {
 			return "", err
 		}
 		return "", &ActionError{Action: action, Err: err}
+	}
+	switch a := a.(type) {
+	case cluster.CrashAction:
+		s.stopStore(a.Store)
+	case cluster.RestartAction:
+		if err := s.restartStore(a.Store); err != nil {
+			return "", &ActionError{Action: action, Err: err}
+		}
 	}
 	s.cfg.Logf("serve: applied %s", a)
 	return out, nil
@@ -282,13 +333,26 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.closeMu.Unlock()
-	for _, srv := range s.servers {
-		srv.Stop()
-	}
-	s.closeListeners()
+	s.stopServers()
 	s.cancel()
 	<-s.ended
 	return s.runErr
+}
+
+// stopServers stops every gRPC server (their handlers return) and closes
+// the listeners; no server restarts afterwards.
+func (s *Server) stopServers() {
+	s.srvMu.Lock()
+	s.stopped = true
+	srvs, liss := s.servers, s.listeners
+	s.servers, s.listeners = make([]*grpc.Server, len(srvs)), make([]net.Listener, len(liss))
+	s.srvMu.Unlock()
+	for i, srv := range srvs {
+		if srv != nil {
+			srv.Stop()
+			_ = liss[i].Close()
+		}
+	}
 }
 
 // Help lists the actions Do understands.

@@ -27,6 +27,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/metrics"
 	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/rawkv"
+	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
 	tgrpc "github.com/tikvsim/tikvsim/client/transport/grpc"
 	"github.com/tikvsim/tikvsim/client/util/codec"
@@ -366,11 +367,13 @@ var _ pd.Client = pdAdapter{}
 
 // TestRawKVSurvivesActions: this module's rawkv client over the gRPC
 // transport and the real PD client keeps writing and reading while Do
-// splits regions, transfers leaders and changes the PD leader; every
-// operation succeeds (region errors retried by the client) and every value
-// reads back.
+// splits and merges regions, transfers leaders, changes the PD leader and
+// crashes and restarts a store; every operation succeeds (region errors
+// and refused connections retried by the client) and every value reads
+// back, except writes in flight to the crashing store, which may end
+// undetermined as over a real network.
 func TestRawKVSurvivesActions(t *testing.T) {
-	s := start(t, serve.Config{RawKeys: true})
+	s := start(t, serve.Config{RawKeys: true, Cluster: cluster.Config{ElectionTimeout: 200 * time.Millisecond}})
 	ctx := ctxT(t)
 	tr, err := tgrpc.New(tgrpc.Options{})
 	if err != nil {
@@ -381,13 +384,13 @@ func TestRawKVSurvivesActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := rawkv.NewClient(rawkv.WithPD(pdAdapter{newPD(t, s)}), rawkv.WithTransport(tr), rawkv.WithMetrics(m))
+	kv, err := rawkv.NewClient(rawkv.WithPD(pdAdapter{newPD(t, s)}), rawkv.WithTransport(tr), rawkv.WithMetrics(m), rawkv.WithTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer kv.Close()
 
-	var ops atomic.Int64
+	var ops, undetermined atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -403,7 +406,10 @@ func TestRawKVSurvivesActions(t *testing.T) {
 				}
 				k := []byte(fmt.Sprintf("k%02d-%d", (i*7+w*13)%100, w))
 				v := []byte(fmt.Sprint(i))
-				if err := kv.Put(ctx, k, v); err != nil {
+				if err := kv.Put(ctx, k, v); tikverr.IsErrUndetermined(err) {
+					undetermined.Add(1) // in flight to the crashing store (the per-attempt timeout of 1s bounds each wait for it)
+					continue
+				} else if err != nil {
 					errs <- fmt.Errorf("put %s: %w", k, err)
 					return
 				}
@@ -432,7 +438,7 @@ func TestRawKVSurvivesActions(t *testing.T) {
 		}
 	}
 	waitOps(50)
-	for _, a := range []string{`split("k30")`, `split("k60")`, `transfer("k10",2)`, `transfer("k70",3)`, `pd-leader`, `merge("k30")`, `transfer("k40",1)`} {
+	for _, a := range []string{`split("k30")`, `split("k60")`, `transfer("k10",2)`, `transfer("k70",3)`, `pd-leader`, `merge("k30")`, `crash(2)`, `restart(2)`, `transfer("k40",1)`} {
 		out, err := s.Do(a)
 		if err != nil {
 			t.Fatalf("Do(%s): %v", a, err)
@@ -463,7 +469,7 @@ func TestRawKVSurvivesActions(t *testing.T) {
 	if notLeader+epoch == 0 {
 		t.Error("no NotLeader or EpochNotMatch met: the actions did not reach the client")
 	}
-	t.Logf("%d operations, %v NotLeader, %v EpochNotMatch retried", ops.Load(), notLeader, epoch)
+	t.Logf("%d operations, %v NotLeader, %v EpochNotMatch retried, %d writes undetermined by the crash", ops.Load(), notLeader, epoch, undetermined.Load())
 }
 
 // TestDoErrors: bad actions fail with an ActionError, Close is idempotent

@@ -216,3 +216,9 @@ func (t *tikvServer) RawChecksum(ctx context.Context, req *kvrpcpb.RawChecksumRe
 func (t *tikvServer) MvccGetByKey(ctx context.Context, req *kvrpcpb.MvccGetByKeyRequest) (*kvrpcpb.MvccGetByKeyResponse, error) {
 	return callAs[*kvrpcpb.MvccGetByKeyResponse](t.s, ctx, t.node, req)
 }
+
+// SplitRegion implements tikvpb.TikvServer (Unimplemented while the store
+// does not serve kvrpcpb.SplitRegionRequest).
+func (t *tikvServer) SplitRegion(ctx context.Context, req *kvrpcpb.SplitRegionRequest) (*kvrpcpb.SplitRegionResponse, error) {
+	return callAs[*kvrpcpb.SplitRegionResponse](t.s, ctx, t.node, req)
+}
