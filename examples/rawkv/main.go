@@ -20,6 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pingcap/log"
+	"go.uber.org/zap/zapcore"
+
 	"github.com/tikvsim/tikvsim/examples/rawkv/rawkvexample"
 )
 
@@ -27,6 +30,9 @@ func main() {
 	pd := flag.String("pd", "127.0.0.1:2379", "PD endpoints, comma-separated")
 	timeout := flag.Duration("timeout", 30*time.Second, "give up after this long")
 	flag.Parse()
+	// The pd client logs its connection life at info level through
+	// pingcap/log's global logger; keep warnings and errors.
+	log.SetLevel(zapcore.WarnLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

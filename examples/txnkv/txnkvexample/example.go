@@ -113,6 +113,15 @@ func run(ctx context.Context, w io.Writer, c *txnkv.Client) error {
 	if err := t3.Rollback(); err != nil {
 		return fmt.Errorf("rollback: %w", err)
 	}
+	ts, err = c.GetTimestamp(ctx)
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	_, err = c.GetSnapshot(ts).Get(ctx, key("account/carol"))
+	if err != nil && !tikverr.IsErrNotFound(err) {
+		return fmt.Errorf("snapshot get: %w", err)
+	}
+	fmt.Fprintf(w, "after rollback, carol exists=%v\n", err == nil)
 
 	// Iterate the accounts in a new transaction, then delete them all.
 	txn, err = c.Begin(ctx)
