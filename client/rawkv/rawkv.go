@@ -390,32 +390,11 @@ func (f fixedBody) build(*locate.KeyLocation) any { return f.body }
 // allocation beyond the body itself.
 func fixed(body any) func(*locate.KeyLocation) any { return fixedBody{body}.build }
 
-// locateLast returns the last region of the key space. The region cache
-// answers it only when the region is cached (PD has no "region ending at
-// +inf" lookup), so on a miss it loads the regions of the whole key space
-// with range scans, which caches the last one.
-func (c *Client) locateLast(ctx context.Context, bo *retry.Backoffer) (*locate.KeyLocation, error) {
-	if loc, err := c.cache.LocateEndKey(ctx, sender.PDBackoffer{Bo: bo}, nil); err == nil {
-		return loc, nil
-	}
-	locs, err := c.cache.LocateKeyRange(ctx, sender.PDBackoffer{Bo: bo}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	if len(locs) == 0 {
-		return nil, errors.New("rawkv: no region covers the end of the key space")
-	}
-	return locs[len(locs)-1], nil
-}
-
 // sendKey sends the request built by mk to the region of key, relocating and
 // retrying while the region changes under it (client-go rawkv sendReq).
 // Errors are wrapped with the command and the region they were sent to.
 func (c *Client) sendKey(ctx context.Context, bo *retry.Backoffer, key []byte, byEnd bool, typ tikvrpc.CmdType, mk func(loc *locate.KeyLocation) any) (*tikvrpc.Response, *locate.KeyLocation, error) {
 	where := c.sender.KeyLocator(key, byEnd)
-	if byEnd && len(key) == 0 {
-		where = c.locateLast
-	}
 	timeout := c.timeout(tikvrpc.NewRequest(typ, nil).IsRawWriteRequest())
 	resp, loc, err := c.sender.SendLocated(ctx, bo, where, timeout, func(loc *locate.KeyLocation) *tikvrpc.Request {
 		return tikvrpc.NewRequest(typ, mk(loc))

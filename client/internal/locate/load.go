@@ -70,7 +70,7 @@ func (c *Cache) newRegion(ctx context.Context, bo Backoffer, pr *pdpb.Region) (*
 // PD errors and unknown keys with bo.
 func (c *Cache) loadRegion(ctx context.Context, bo Backoffer, key []byte, isEndKey bool) (*Region, error) {
 	if isEndKey && len(key) == 0 {
-		return nil, fmt.Errorf("locate: cannot load the region ending at +inf by key; scan instead")
+		return c.loadLastRegion(ctx, bo)
 	}
 	searchPrev := false
 	for {
@@ -108,6 +108,48 @@ func (c *Cache) loadRegion(ctx context.Context, bo Backoffer, key []byte, isEndK
 			continue
 		}
 		return c.newRegion(ctx, bo, pr)
+	}
+}
+
+// loadLastRegion loads the region ending at +inf, the one LocateEndKey of
+// an empty key asks for. PD has no key lookup for it: GetRegion needs a key
+// inside the region, and GetPrevRegion of "" is the region before the first
+// one, none (client-go's loadRegion has the same gap). So it scans PD's
+// regions towards +inf, a page of Options.RegionsPerBatch at a time, from
+// the start of the last region the cache holds (valid or not: only a
+// starting point; "" for an empty cache), until a page ends at +inf.
+func (c *Cache) loadLastRegion(ctx context.Context, bo Backoffer) (*Region, error) {
+	var from []byte
+	c.mu.RLock()
+	if it, ok := c.idx.tree.Max(); ok {
+		from = it.r.StartKey()
+	}
+	c.mu.RUnlock()
+	start := from
+	for {
+		prs, err := c.src.BatchScanRegions(ctx, []*pdpb.KeyRange{{StartKey: start}}, c.opts.RegionsPerBatch, true)
+		if err == nil && len(prs) == 0 {
+			err = fmt.Errorf("%w: from %q to +inf", ErrNoRegion, start)
+		}
+		if err == nil {
+			last := prs[len(prs)-1].GetRegion()
+			switch end := last.GetEndKey(); {
+			case len(end) == 0:
+				if len(last.GetPeers()) == 0 {
+					return nil, fmt.Errorf("%w: region %d has no peer", ErrNoAvailablePeer, last.GetId())
+				}
+				return c.newRegion(ctx, bo, prs[len(prs)-1])
+			case bytes.Compare(end, start) > 0:
+				start = end // the next page
+				continue
+			default:
+				err = fmt.Errorf("%w: region %d ends at %q, before %q", ErrNoRegion, last.GetId(), end, start)
+			}
+		}
+		if berr := bo.Backoff(ctx, fmt.Errorf("locate: load the region ending at +inf: %w", err)); berr != nil {
+			return nil, berr
+		}
+		start = from
 	}
 }
 
@@ -207,7 +249,8 @@ func (c *Cache) LocateRegion(ctx context.Context, bo Backoffer, key []byte) (*Re
 
 // LocateEndKey returns the region containing the greatest key below key:
 // its start key is exclusive and its end key inclusive, for reverse scans.
-// An empty key means +inf and is answered from the cache only.
+// An empty key means +inf: the last region, found by a scan of PD's regions
+// when not cached.
 func (c *Cache) LocateEndKey(ctx context.Context, bo Backoffer, key []byte) (*KeyLocation, error) {
 	r, err := c.findRegionByKey(ctx, bo, key, true)
 	if err != nil {
