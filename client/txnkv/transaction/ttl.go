@@ -31,27 +31,6 @@ func (c *committer) startTTLManager() *ttlManager {
 
 func (m *ttlManager) close() { m.stop.Fire() }
 
-// startTTLManagerOnce starts the TTL manager the first time it is called:
-// once the batch holding the primary is prewritten (client-go
-// handleSingleBatchSucceed), not after every batch, so a slow secondary
-// region cannot let the primary lock expire under a live commit.
-func (c *committer) startTTLManagerOnce() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ttl == nil {
-		c.ttl = c.startTTLManager()
-	}
-}
-
-// stopTTLManager stops the TTL manager if it runs: the commit is decided.
-func (c *committer) stopTTLManager() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ttl != nil {
-		c.ttl.close()
-	}
-}
-
 func (c *committer) keepAlive(m *ttlManager) {
 	r := c.store.RT
 	interval := time.Duration(defaultLockTTL/2) * time.Millisecond
@@ -77,5 +56,32 @@ func (c *committer) keepAlive(m *ttlManager) {
 			return // the lock is gone: committed or rolled back
 		}
 		interval = managedLockTTL / 2
+	}
+}
+
+// startTTLManagerOnce starts the TTL manager the first time it is called:
+// once the batch holding the primary is prewritten (client-go
+// handleSingleBatchSucceed), not after every batch, so a slow secondary
+// region cannot let the primary lock expire under a live commit.
+func (c *committer) startTTLManagerOnce() {
+	c.mu.Lock()
+	start := c.ttl == nil
+	if start {
+		c.ttl = &ttlManager{stop: c.store.RT.NewEvent()}
+	}
+	m := c.ttl
+	c.mu.Unlock()
+	if start { // spawned outside the mutex: no lock across the runtime
+		c.store.RT.Go("ttl-manager", func() { c.keepAlive(m) })
+	}
+}
+
+// stopTTLManager stops the TTL manager if it runs: the commit is decided.
+func (c *committer) stopTTLManager() {
+	c.mu.Lock()
+	m := c.ttl
+	c.mu.Unlock()
+	if m != nil {
+		m.close()
 	}
 }
