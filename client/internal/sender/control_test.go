@@ -529,12 +529,23 @@ func TestResourceControlRefusal(t *testing.T) {
 		throttled := errors.New("resource group throttled")
 		rc.refuse = throttled
 		ctx := resourcecontrol.WithKVInterceptor(util.WithResourceGroupName(e.ctx, "rg"), rc)
-		_, _, err := e.s.Send(ctx, e.bo(), rawPut("a", "1"), e.locate(t, "a").Region, time.Second)
+		loc := e.locate(t, "a")
+		_, _, err := e.s.Send(ctx, e.bo(), rawPut("a", "1"), loc.Region, time.Second)
 		if !errors.Is(err, throttled) || !transport.IsNotSent(err) || tikverr.IsErrUndetermined(err) {
 			t.Fatalf("err %v, want the controller's error, not sent", err)
 		}
 		if rc.waitCalls != 1 || rc.respCalls != 0 || len(rec.take()) != 0 {
 			t.Fatalf("%d admissions, %d settlements; want 1, 0 and no send", rc.waitCalls, rc.respCalls)
+		}
+		// The store is not suspected and the region stays cached (client-go
+		// TestOnSendFailByResourceGroupThrottled).
+		if !e.cache.IsValid(e.cache.CachedRegion(loc.Region)) {
+			t.Fatal("a refusal invalidated the region")
+		}
+		rc.refuse = nil
+		e.send(t, ctx, "a", rawPut("a", "1"))
+		if e.tr.sent != 1 || rc.waitCalls != 2 {
+			t.Fatalf("after the refusal: %d sends, %d admissions; want 1, 2", e.tr.sent, rc.waitCalls)
 		}
 	})
 }
