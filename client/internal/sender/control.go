@@ -169,3 +169,18 @@ func patchRequestSource(req *tikvrpc.Request, retry bool) {
 	}
 	req.RequestSource = req.ReadType + "_" + req.InputRequestSource
 }
+
+// SendStore sends a store-level request (one that names no region, such as
+// UnsafeDestroyRange) to the store at addr, once: with the settings bound
+// to ctx, its RPC interceptors and resource control, through the codec,
+// but without region routing or retries, which are the caller's. Its
+// errors are the transport's (see transport.IsNotSent) or the resource
+// controller's refusal. client-go sends these through the same intercepted
+// client as region requests (tikv/kv.go, internal/client/client_interceptor.go).
+func (s *Sender) SendStore(ctx context.Context, addr string, req *tikvrpc.Request, timeout time.Duration) (*tikvrpc.Response, error) {
+	ctl := s.prepare(ctx, req)
+	start := s.now()
+	resp, err := s.call(ctx, &ctl, addr, req, timeout)
+	s.observe(req, addr, start, resp, err)
+	return resp, err
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	rmpb "github.com/pingcap/kvproto/pkg/resource_manager"
 
+	"github.com/tikvsim/tikvsim/client/internal/apicodec"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/resourcecontrol"
@@ -621,4 +622,83 @@ func (s *sleepyRC) OnRequestWait(ctx context.Context, _ string, _ *resourcecontr
 
 func (s *sleepyRC) OnResponse(context.Context, string, *resourcecontrol.RequestInfo, *resourcecontrol.ResponseInfo) (*rmpb.Consumption, time.Duration) {
 	return nil, 0
+}
+
+// SendStore applies the context's settings and interceptors to a
+// store-level request, once.
+func TestSendStore(t *testing.T) {
+	var seen []*tikvrpc.Request
+	tr := answering{&tikvrpc.Response{Resp: &kvrpcpb.UnsafeDestroyRangeResponse{}}}
+	cache := locate.New(rt.Real, sender.RegionSource(oneRegion{}), locate.Options{})
+	s := sender.New(cache, tr)
+	ctx := util.WithResourceGroupName(context.Background(), "rg")
+	ctx = interceptor.WithRPCInterceptor(ctx, interceptor.NewRPCInterceptor("seen", func(next interceptor.RPCInterceptorFunc) interceptor.RPCInterceptorFunc {
+		return func(target string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+			seen = append(seen, req)
+			return next(target, req)
+		}
+	}))
+	req := tikvrpc.NewRequest(tikvrpc.CmdUnsafeDestroyRange, &kvrpcpb.UnsafeDestroyRangeRequest{StartKey: []byte("a"), EndKey: []byte("b")})
+	resp, err := s.SendStore(ctx, "store1", req, time.Second)
+	if err != nil || resp.Resp == nil {
+		t.Fatalf("SendStore: %v, %v", resp, err)
+	}
+	if len(seen) != 1 || seen[0].GetResourceGroupName() != "rg" {
+		t.Fatalf("interceptor saw %d requests (group %q)", len(seen), seen[0].GetResourceGroupName())
+	}
+}
+
+// keyTap records the keys of the raw puts that reach the stores.
+type keyTap struct {
+	tr   transport.Transport
+	keys [][]byte
+}
+
+func (k *keyTap) SendRequest(ctx context.Context, addr string, req *tikvrpc.Request, timeout time.Duration) (*tikvrpc.Response, error) {
+	if p, ok := req.Req.(*kvrpcpb.RawPutRequest); ok {
+		k.keys = append(k.keys, p.Key)
+	}
+	return k.tr.SendRequest(ctx, addr, req, timeout)
+}
+
+func (k *keyTap) Close() error { return k.tr.Close() }
+
+// Interceptors run above the API codec, as client-go's interceptedClient
+// runs above the RPC client that encodes: they see user keys and decoded
+// responses, the stores get keyspace-prefixed keys.
+func TestInterceptorSeesUserKeysV2(t *testing.T) {
+	runV2(t, 12, func(e *env, codec *apicodec.Codec) {
+		tap := &keyTap{tr: e.tr.tr}
+		e.tr.tr = tap
+		var seenKeys []string
+		var seenValue string
+		ctx := interceptor.WithRPCInterceptor(e.ctx, interceptor.NewRPCInterceptor("keys", func(next interceptor.RPCInterceptorFunc) interceptor.RPCInterceptorFunc {
+			return func(target string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+				switch r := req.Req.(type) {
+				case *kvrpcpb.RawPutRequest:
+					seenKeys = append(seenKeys, string(r.Key))
+				case *kvrpcpb.RawGetRequest:
+					seenKeys = append(seenKeys, string(r.Key))
+				}
+				resp, err := next(target, req)
+				if g, ok := resp.Resp.(*kvrpcpb.RawGetResponse); ok && err == nil {
+					seenValue = string(g.Value)
+				}
+				return resp, err
+			}
+		}))
+		loc := e.locate(t, "h")
+		if _, _, err := e.s.Send(ctx, e.bo(), tikvrpc.NewRequest(tikvrpc.CmdRawPut, &kvrpcpb.RawPutRequest{Key: []byte("h"), Value: []byte("v")}), loc.Region, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.s.Send(ctx, e.bo(), rawGet("h"), loc.Region, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seenKeys, []string{"h", "h"}) || seenValue != "v" {
+			t.Fatalf("interceptor saw keys %q, value %q", seenKeys, seenValue)
+		}
+		if len(tap.keys) != 1 || string(tap.keys[0]) != string(codec.EncodeKey([]byte("h"))) {
+			t.Fatalf("store received put keys %q", tap.keys)
+		}
+	})
 }

@@ -46,6 +46,8 @@
 // (OnResponse). A request with an InputRequestSource gets its wire source
 // patched per attempt ("leader_<src>", then "retry_leader_leader_<src>").
 // With nothing bound to the context, an attempt costs nothing extra.
+// SendStore does the same for a store-level request, without routing or
+// retries.
 package sender
 
 import (
