@@ -168,6 +168,9 @@ type Cluster struct {
 	log    []string
 
 	waiters map[uint64]*lockWaiter // pessimistic lock waits by engine token
+	// staleApplied counts the writes applied although their proposer
+	// answered StaleCommand (Store.serve, maybeApplyStale).
+	staleApplied int
 }
 
 // New boots a cluster on world w and network net: PD, the stores, the

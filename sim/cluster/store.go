@@ -89,10 +89,12 @@ func (s *Store) serve(ctx context.Context, _ string, msg any) (any, error) {
 	}
 	if r2, rerr := s.check(req, spec); rerr != nil {
 		if spec.write && rerr.NotLeader != nil && r2 == nil {
+			s.c.maybeApplyStale(req, spec, r)
 			rerr = &errorpb.Error{Message: "stale command", StaleCommand: &errorpb.StaleCommand{}}
 		}
 		return regionErr(spec, rerr), nil
 	} else if spec.write && r2.term != term {
+		s.c.maybeApplyStale(req, spec, r)
 		return regionErr(spec, &errorpb.Error{Message: "stale command", StaleCommand: &errorpb.StaleCommand{}}), nil
 	}
 	if spec.needsMaxTS != nil && spec.needsMaxTS(req) && !r.maxTSSynced {
@@ -106,6 +108,45 @@ func (s *Store) serve(ctx context.Context, _ string, msg any) (any, error) {
 	s.c.drainReady()
 	return resp, nil
 }
+
+// staleApplyChance is how often a write whose leader changed while it was
+// in flight was nevertheless applied (see maybeApplyStale).
+const staleApplyChance = 0.25
+
+// maybeApplyStale models a proposal that outlived its proposer's
+// leadership: the write was appended to the old leader's log and replicated,
+// the new leader committed it (a Raft entry keeps its term), and it was
+// applied; but the proposer answers StaleCommand all the same, because its
+// apply delegate dropped the pending callback when it re-registered or was
+// destroyed (TiKV components/raftstore/src/store/fsm/apply.rs
+// clear_all_commands_as_stale, notify_stale_command). So StaleCommand does
+// not prove that a write did not happen. It happens to a share of the writes
+// caught by a leader change, when the region's epoch is unchanged (an entry
+// proposed before a split or merge fails its epoch check at apply), and
+// never to async-commit or 1PC prewrites (they need the max_ts of a leader
+// that still had it) nor to pessimistic locks (served with lock waits).
+func (c *Cluster) maybeApplyStale(req contexted, spec *cmdSpec, r *region) {
+	if indexOf(c.regs, r) < 0 || r.meta.RegionEpoch.Version != req.GetContext().GetRegionEpoch().GetVersion() {
+		return
+	}
+	if spec.needsMaxTS != nil && spec.needsMaxTS(req) {
+		return
+	}
+	if _, ok := req.(*kvrpcpb.PessimisticLockRequest); ok {
+		return
+	}
+	if c.rng.Float64() >= staleApplyChance {
+		return
+	}
+	c.staleApplied++
+	c.w.Record(sim.KindFault, "cluster", fmt.Sprintf("stale command applied: %T to region %d", req, r.meta.Id), 0)
+	spec.exec(c, r, req)
+	c.drainReady()
+}
+
+// StaleApplied returns how many writes were applied although their
+// proposer answered StaleCommand.
+func (c *Cluster) StaleApplied() int { return c.staleApplied }
 
 // check makes raftstore's checks for a request to region ctx.RegionId on this
 // store, in TiKV's order (components/raftstore/src/store/util.rs
