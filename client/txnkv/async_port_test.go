@@ -10,6 +10,7 @@ package txnkv_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -667,6 +668,113 @@ func TestOnePCRetriedPrewrite(t *testing.T) {
 		st, err := e.cli.LockResolver().GetTxnStatus(e.ctx, e.bo(5000), txn.StartTS(), 0, k("a"))
 		if err != nil || st.CommitTS() != txn.CommitTS() {
 			t.Fatalf("status %v, %v; Commit reported %d", st, err, txn.CommitTS())
+		}
+	})
+}
+
+// TestRetryMaxTsPointGetSkipLock ports snapshot_fail's
+// TestRetryMaxTsPointGetSkipLock: a point get at the max ts resolves the
+// expired async-commit transaction it met first (committed), and on its
+// retry skips the lock of a transaction prewritten meanwhile, reading the
+// first one's value.
+func TestRetryMaxTsPointGetSkipLock(t *testing.T) {
+	runHooked(t, 180, []string{"g", "p"}, func(e *env, h *hookTransport) {
+		dropCommits := func(_ string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+			if req.Type == tikvrpc.CmdCommit {
+				return nil, errTimeout
+			}
+			return nil, nil
+		}
+		h.setHook(dropCommits)
+		e.commitWith(t, asyncCommit, map[string]string{"k1": "v1", "k2": "v2"})
+		_ = e.r.Sleep(e.ctx, 4*time.Second) // its locks expire
+		e.ts(t)
+		gets := 0
+		h.setHook(func(addr string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+			if req.Type == tikvrpc.CmdGet {
+				gets++
+				if gets == 2 { // the retry after resolving: another writer came in between
+					e.commitWith(t, asyncCommit, map[string]string{"k1": "v3", "k2": "v4"})
+				}
+				return nil, nil
+			}
+			return dropCommits(addr, req)
+		})
+		v, err := e.cli.GetSnapshot(math.MaxUint64).Get(e.ctx, k("k2"))
+		if err != nil || string(v) != "v2" {
+			t.Fatalf("max-ts get = %q, %v; want v2", v, err)
+		}
+		if gets != 3 || e.lockOf(t, "k2") == nil {
+			t.Fatalf("%d gets, lock %v: the second writer's lock was not skipped", gets, e.lockOf(t, "k2"))
+		}
+	})
+}
+
+// TestRetryPointGetResolveTS ports snapshot_fail's
+// TestRetryPointGetResolveTS: a max-ts point get meeting a prewritten 2PC
+// secondary reads past it without pushing the primary's min_commit_ts, so
+// the writer commits at the commit ts it already had.
+func TestRetryPointGetResolveTS(t *testing.T) {
+	runHooked(t, 181, []string{"g", "p"}, func(e *env, h *hookTransport) {
+		var got error
+		h.setHook(func(_ string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+			if req.Type == tikvrpc.CmdCommit && got == nil {
+				_, got = e.cli.GetSnapshot(math.MaxUint64).Get(e.ctx, k("k2"))
+			}
+			return nil, nil
+		})
+		txn := e.commitWith(t, func(t *transaction.KVTxn) { t.SetCausalConsistency(true) }, map[string]string{"k1": "v1", "k2": "v2"})
+		if !isNotExist(got) {
+			t.Fatalf("max-ts get during the commit = %v, want not found", got)
+		}
+		commits := h.requests(tikvrpc.CmdCommit)
+		if first := commits[0].Req.(*kvrpcpb.CommitRequest); first.CommitVersion != txn.CommitTS() {
+			t.Fatalf("commit ts moved from %d to %d: the reader pushed min_commit_ts", first.CommitVersion, txn.CommitTS())
+		}
+		if v, err := e.cli.GetSnapshot(txn.CommitTS()).Get(e.ctx, k("k2")); err != nil || string(v) != "v2" {
+			t.Fatalf("get at the commit ts = %q, %v", v, err)
+		}
+	})
+}
+
+// TestPrewriteSecondaryKeys ports 2pc_test's TestPrewriteSecondaryKeys: a
+// 70-key async-commit transaction over two regions and several batches
+// (1 KiB values, duplicates overwritten): only the primary's batch lists
+// the secondaries, which are every other key.
+func TestPrewriteSecondaryKeys(t *testing.T) {
+	runHooked(t, 182, []string{"g", "p"}, func(e *env, h *hookTransport) {
+		txn, _ := e.cli.Begin(e.ctx)
+		txn.SetEnableAsyncCommit(true)
+		var keys []string
+		for i := byte(50); i < 120; i++ {
+			key := "f" + string([]byte{i}) // f2..fw: split at "g"
+			keys = append(keys, key)
+			_ = txn.Set(k(key), make([]byte, 1024))
+		}
+		for i := byte(50); i < 120; i += 10 {
+			_ = txn.Set(k("f"+string([]byte{i})), make([]byte, 188))
+		}
+		if err := txn.Commit(e.ctx); err != nil || !txn.IsAsyncCommit() {
+			t.Fatalf("commit = %v, async %v", err, txn.IsAsyncCommit())
+		}
+		primary, secondary := 0, 0
+		for _, r := range h.requests(tikvrpc.CmdPrewrite) {
+			pw := r.Req.(*kvrpcpb.PrewriteRequest)
+			if len(pw.Secondaries) == 0 {
+				secondary++
+				continue
+			}
+			primary++
+			var got []string
+			for _, s := range pw.Secondaries {
+				got = append(got, string(s))
+			}
+			if strings.Join(got, ",") != strings.Join(keys[1:], ",") {
+				t.Fatalf("secondaries %v, want %v", got, keys[1:])
+			}
+		}
+		if primary != 1 || secondary == 0 {
+			t.Fatalf("%d primary and %d secondary prewrite batches", primary, secondary)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -116,6 +117,7 @@ func (s *KVSnapshot) sendTo(bo *retry.Backoffer, key []byte, byEnd bool, typ tik
 // Get returns key's value at the snapshot, or tikverr.ErrNotExist.
 func (s *KVSnapshot) Get(ctx context.Context, key []byte) ([]byte, error) {
 	bo := s.backoffer(ctx)
+	var firstLock uint64 // the transaction of the first lock met
 	for {
 		resp, _, err := s.sendTo(bo, key, false, tikvrpc.CmdGet, func(*locate.KeyLocation) any {
 			return &kvrpcpb.GetRequest{Key: key, Version: s.version}
@@ -127,6 +129,18 @@ func (s *KVSnapshot) Get(ctx context.Context, key []byte) ([]byte, error) {
 		if ke := r.GetError(); ke != nil {
 			if ke.Locked == nil {
 				return nil, tikverr.ExtractKeyErr(ke)
+			}
+			if firstLock == 0 {
+				firstLock = ke.Locked.LockVersion
+			} else if s.version == math.MaxUint64 && ke.Locked.LockVersion != firstLock {
+				// A point get at the max ts (read the latest) waits only
+				// for the first lock it meets: a lock of another
+				// transaction met on a retry came later than the read and
+				// is skipped (client-go snapshot.get).
+				s.mu.Lock()
+				s.resolved = appendNew(s.resolved, []uint64{ke.Locked.LockVersion})
+				s.mu.Unlock()
+				continue
 			}
 			if err := s.resolve(bo, []*kvrpcpb.LockInfo{ke.Locked}); err != nil {
 				return nil, err
