@@ -429,8 +429,10 @@ func keysOf(ms []*mutation) [][]byte {
 //   - TiKV answered with a key error: the transaction did not commit; it is
 //     rolled back and the error returned as is;
 //   - a send may have reached TiKV without its answer coming back (a
-//     transport error, a timeout, ctx done in flight), and no later attempt
-//     got a definite answer: the error satisfies tikverr.IsErrUndetermined;
+//     transport error, a timeout, ctx done in flight), or was answered
+//     StaleCommand (which does not prove it was not applied), and no later
+//     attempt got a definite answer: the error satisfies
+//     tikverr.IsErrUndetermined;
 //   - every attempt was refused before it ran (region errors until the
 //     budget ran out, the region not found): the transaction did not
 //     commit; it is rolled back (client-go TestFailCommitPrimaryRegionError).
@@ -446,7 +448,7 @@ func (c *committer) commitPrimary(ctx context.Context) error {
 		c.cleanupAsync()
 		return def.err
 	case tikverr.IsErrUndetermined(err),
-		bo.GetBackoffTimes()[retry.BoTiKVRPC.String()] > 0,
+		rpcFailures(bo) > 0,
 		errors.As(err, &budget) && budget.Config == retry.BoTiKVRPC.String():
 		return tikverr.Undetermined("commit primary", err)
 	default:

@@ -28,9 +28,15 @@ func (c *committer) prewrite(bo *retry.Backoffer, muts []*mutation) error {
 	return c.forEach(bo, bs, c.prewriteBatch)
 }
 
-// rpcFailures counts the sends of bo that failed after possibly reaching
-// TiKV or not: the sender backs off BoTiKVRPC on each.
-func rpcFailures(bo *retry.Backoffer) int { return bo.GetBackoffTimes()[retry.BoTiKVRPC.String()] }
+// rpcFailures counts the sends of bo whose outcome the client cannot know:
+// transport failures (the sender backs off BoTiKVRPC on each, whether or not
+// the request reached TiKV) and StaleCommand answers (BoStaleCmd: the leader
+// that took the request lost its term, but its entry may still have been
+// committed and applied by the next leader).
+func rpcFailures(bo *retry.Backoffer) int {
+	t := bo.GetBackoffTimes()
+	return t[retry.BoTiKVRPC.String()] + t[retry.BoStaleCmd.String()]
+}
 
 // prewriteBatch prewrites one batch until it succeeds or fails. For async
 // commit and 1PC it records whether the batch ended in an error after a
