@@ -702,3 +702,61 @@ func TestInterceptorSeesUserKeysV2(t *testing.T) {
 		}
 	})
 }
+
+// countingRC counts admissions and settlements (safe for the sim's tasks:
+// they run one at a time).
+type countingRC struct{ admitted, settled int }
+
+func (c *countingRC) OnRequestWait(context.Context, string, *resourcecontrol.RequestInfo) (resourcecontrol.Admission, error) {
+	c.admitted++
+	return resourcecontrol.Admission{Consumption: &rmpb.Consumption{RRU: 1}}, nil
+}
+
+func (c *countingRC) OnResponse(context.Context, string, *resourcecontrol.RequestInfo, *resourcecontrol.ResponseInfo) (*rmpb.Consumption, time.Duration) {
+	c.settled++
+	return &rmpb.Consumption{WRU: 1}, 0
+}
+
+// Under message loss, every attempt is admitted and intercepted exactly
+// once, only attempts that got a response are settled, and the RU details
+// add up to exactly that.
+func TestResourceControlUnderLoss(t *testing.T) {
+	for seed := uint64(20); seed < 25; seed++ {
+		runRec(t, seed, func(e *env, rec *recorder) {
+			if err := (network.Drop{P: 0.3}).Apply(e.net); err != nil {
+				t.Fatal(err)
+			}
+			rc := &countingRC{}
+			ru := util.NewRUDetails()
+			m := interceptortest.NewMockInterceptorManager()
+			responses := 0
+			count := interceptor.NewRPCInterceptor("responses", func(next interceptor.RPCInterceptorFunc) interceptor.RPCInterceptorFunc {
+				return func(target string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+					resp, err := next(target, req)
+					if resp != nil {
+						responses++
+					}
+					return resp, err
+				}
+			})
+			ctx := util.WithRUDetails(resourcecontrol.WithKVInterceptor(util.WithResourceGroupName(e.ctx, "rg"), rc), ru)
+			ctx = interceptor.WithRPCInterceptor(interceptor.WithRPCInterceptor(ctx, m.CreateMockInterceptor("all")), count)
+			for i := range 10 {
+				key := fmt.Sprintf("%c", 'a'+2*i)
+				_, _, _ = e.s.SendLocated(ctx, e.bo(), e.s.KeyLocator([]byte(key), false), 200*time.Millisecond,
+					func(*locate.KeyLocation) *tikvrpc.Request { return rawGet(key) })
+			}
+			attempts := len(rec.take())
+			if attempts <= 10 || responses >= attempts {
+				t.Fatalf("seed %d: %d attempts, %d responses: the loss did not bite", seed, attempts, responses)
+			}
+			if m.BeginCount() != attempts || m.EndCount() != attempts || rc.admitted != attempts || rc.settled != responses {
+				t.Fatalf("seed %d: %d attempts, %d responses; interceptor %d/%d, admitted %d, settled %d",
+					seed, attempts, responses, m.BeginCount(), m.EndCount(), rc.admitted, rc.settled)
+			}
+			if ru.RRU() != float64(attempts) || ru.WRU() != float64(responses) {
+				t.Fatalf("seed %d: RU details %v", seed, ru)
+			}
+		})
+	}
+}
