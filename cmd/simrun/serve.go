@@ -100,11 +100,16 @@ func serveMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fmt.Fprintf(stdout, "ready in %v, %s; type an action (help lists them), quit or Ctrl-C stops\n",
 		time.Since(began).Round(time.Millisecond), keys)
 
-	lines := make(chan string)
+	lines, done := make(chan string), make(chan struct{})
+	defer close(done)
 	go func() {
 		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			case <-done:
+				return
+			}
 		}
 		close(lines)
 	}()

@@ -52,7 +52,8 @@
 // Server.Do applies one printable cluster action (sim/cluster ParseAction
 // syntax: split("k"), transfer("k",2), crash(2), pd-leader, ...) inside the
 // running world, so clients can be watched surviving a split, a leader
-// transfer or a crash. A crashed store keeps its listener; its calls fail as
-// the simulated network fails them (Unavailable after the connect timeout, or
-// the caller's deadline for a request lost in flight).
+// transfer or a crash. A crashed store's gRPC server stops (its connections
+// break, requests in flight end as a broken connection ends them, new ones
+// are refused) and serves again on the same address after restart. A PD
+// crash keeps the PD server up, answering as the leaderless fake PD does.
 package serve

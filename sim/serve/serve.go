@@ -301,10 +301,14 @@ func (s *Server) describeRegions() string {
 		for i, p := range r.Peers {
 			peers[i] = fmt.Sprintf("%d@s%d", p.Id, p.StoreId)
 		}
-		fmt.Fprintf(&b, "region %d [%s, %s) epoch %d/%d peers %s leader s%d\n", r.Id,
+		leader := "none (election)"
+		if id := s.c.Leader(r.Id); id != 0 {
+			leader = fmt.Sprintf("s%d", id)
+		}
+		fmt.Fprintf(&b, "region %d [%s, %s) epoch %d/%d peers %s leader %s\n", r.Id,
 			s.userKey(r.StartKey, "-inf"), s.userKey(r.EndKey, "+inf"),
 			r.GetRegionEpoch().GetConfVer(), r.GetRegionEpoch().GetVersion(),
-			strings.Join(peers, ","), s.c.Leader(r.Id))
+			strings.Join(peers, ","), leader)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }
