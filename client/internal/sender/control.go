@@ -57,11 +57,9 @@ func (s *Sender) prepare(ctx context.Context, req *tikvrpc.Request) control {
 			req.RequestSource = rs.GetRequestSource()
 		}
 	}
-	fresh := false // req.ResourceControlContext is this Send's own copy
 	if req.GetResourceGroupName() == "" {
 		if name := util.ResourceGroupNameFromCtx(ctx); name != "" {
 			req.SetResourceGroupName(name) // copies the context: the caller's is untouched
-			fresh = true
 		}
 	}
 	if len(req.ResourceGroupTag) == 0 {
@@ -82,12 +80,6 @@ func (s *Sender) prepare(ctx context.Context, req *tikvrpc.Request) control {
 	}
 	if rc == nil {
 		return c
-	}
-	if !fresh {
-		// Attempts write Penalty and OverridePriority: on a copy, as the
-		// caller may share its ResourceControlContext between requests.
-		cp := *req.ResourceControlContext
-		req.ResourceControlContext = &cp
 	}
 	c.rc, c.group, c.ru = rc, group, util.RUDetailsFromCtx(ctx)
 	return c
@@ -112,13 +104,18 @@ func (s *Sender) call(ctx context.Context, c *control, addr string, req *tikvrpc
 			// Not sent: the error says so, for the metrics and the caller.
 			return nil, &transport.SendError{Addr: addr, NotSent: true, Err: &refusedError{group: c.group, err: err}}
 		}
-		rcc := req.ResourceControlContext
+		// A fresh copy per attempt: the caller may share its
+		// ResourceControlContext between requests, and an earlier attempt's
+		// typed request, which points to the previous one, may still be
+		// read by a batch send loop (see tikvrpc.Request).
+		rcc := *req.ResourceControlContext
 		rcc.Penalty = adm.Penalty
 		if rcc.OverridePriority == 0 {
 			// The group's priority, unless the request set one (client-go
 			// passes it from the client; see tikv/tikv#15994).
 			rcc.OverridePriority = uint64(adm.Priority)
 		}
+		req.ResourceControlContext = &rcc
 		c.ru.Update(adm.Consumption, adm.Wait)
 	}
 	var resp *tikvrpc.Response
