@@ -28,8 +28,34 @@
 //     util.RUDetails bound to the context, if any.
 //
 // Unlike client-go, there is no process-wide switch or interceptor: a
-// KVInterceptor is bound to a context (WithKVInterceptor) or given to a
-// client, and it applies to raw KV requests as well as transactional ones.
+// KVInterceptor is bound to a context (WithKVInterceptor), or set for all
+// of a client's requests on its request sender, and it applies to raw KV
+// requests as well as transactional ones.
+//
+// PD's resource group controller (github.com/tikv/pd/client/
+// resource_group/controller, not imported by this module) plugs in with a
+// small adapter in production code; RequestInfo and ResponseInfo have the
+// methods of PD's interfaces but AccessLocationType. The controller reads
+// the wall clock and runs goroutines, so it has no place in a simulation.
+//
+//	type pdRC struct{ c controller.ResourceGroupKVInterceptor }
+//	type pdReq struct{ *resourcecontrol.RequestInfo }
+//
+//	func (pdReq) AccessLocationType() controller.AccessLocationType { return controller.AccessUnknown }
+//
+//	func (p pdRC) OnRequestWait(ctx context.Context, g string, r *resourcecontrol.RequestInfo) (resourcecontrol.Admission, error) {
+//		c, pen, wait, prio, err := p.c.OnRequestWait(ctx, g, pdReq{r})
+//		return resourcecontrol.Admission{Consumption: c, Penalty: pen, Wait: wait, Priority: prio}, err
+//	}
+//
+//	func (p pdRC) OnResponse(ctx context.Context, g string, r *resourcecontrol.RequestInfo, resp *resourcecontrol.ResponseInfo) (*rmpb.Consumption, time.Duration) {
+//		c, wait, _ := p.c.OnResponseWait(ctx, g, pdReq{r}, resp) // the response stands either way
+//		return c, wait
+//	}
+//
+//	func (p pdRC) IsBackgroundRequest(ctx context.Context, g, src string) bool {
+//		return p.c.IsBackgroundRequest(ctx, g, src)
+//	}
 package resourcecontrol
 
 import (
