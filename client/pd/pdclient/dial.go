@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 	"github.com/pingcap/kvproto/pkg/tsopb"
 	pdc "github.com/tikv/pd/client"
@@ -54,37 +55,32 @@ func New(ctx context.Context, endpoints []string, opts ...Option) (*Client, erro
 	// returns.
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)
-	sec := pdc.SecurityOption{CAPath: o.security.CAPath, CertPath: o.security.CertPath, KeyPath: o.security.KeyPath}
-	var (
-		cli pdc.Client
-		err error
-	)
-	if o.keyspaceSet {
-		cli, err = pdc.NewClientWithAPIContext(life, pdc.NewAPIContextV2(o.keyspace), caller.Component(o.component), endpoints, sec, o.clientOptions()...)
-	} else {
-		cli, err = pdc.NewClientWithContext(life, caller.Component(o.component), endpoints, sec, o.clientOptions()...)
-	}
-	if err != nil {
+	failed := func(err error) (*Client, error) {
 		stop()
 		cancel()
-		if cli != nil {
-			cli.Close()
-		}
-		if isEntryNotFound(err) {
-			err = fmt.Errorf("%w: %q: %v", ErrKeyspaceNotFound, o.keyspace, err)
-		}
 		return nil, &Error{Op: fmt.Sprintf("New(%s)", strings.Join(endpoints, ",")), Err: err, Ctx: ctx.Err()}
 	}
-	c := &Client{pd: cli, opts: o, cancel: cancel}
-	if o.keyspaceSet {
-		m, err := c.LoadKeyspace(ctx, keyspaceName(o.keyspace))
-		if err != nil {
-			stop()
-			c.Close()
-			return nil, err
-		}
-		c.keyspace = m
+	sec := pdc.SecurityOption{CAPath: o.security.CAPath, CertPath: o.security.CertPath, KeyPath: o.security.KeyPath}
+	cli, err := pdc.NewClientWithContext(life, caller.Component(o.component), endpoints, sec, o.clientOptions()...)
+	if err != nil {
+		return failed(err)
 	}
+	var meta *keyspacepb.KeyspaceMeta
+	if o.keyspaceSet {
+		// The pd client built for a keyspace name retries a keyspace PD
+		// does not know until its context ends; load it first with a
+		// cluster-wide client, so that an unknown keyspace fails at once.
+		meta, err = (&Client{pd: cli}).LoadKeyspace(ctx, keyspaceName(o.keyspace))
+		cli.Close()
+		if err != nil {
+			return failed(err)
+		}
+		cli, err = pdc.NewClientWithAPIContext(life, pdc.NewAPIContextV2(o.keyspace), caller.Component(o.component), endpoints, sec, o.clientOptions()...)
+		if err != nil {
+			return failed(err)
+		}
+	}
+	c := &Client{pd: cli, opts: o, cancel: cancel, keyspace: meta}
 	if !stop() {
 		// ctx ended while the client was being built: the client's
 		// context may be cancelled already.

@@ -87,10 +87,11 @@ func WithForwarding(enable bool) Option { return func(o *options) { o.forwarding
 
 // WithKeyspace makes the client work for one API V2 keyspace (client-go
 // txnkv.WithKeyspace / rawkv.WithKeyspace): New loads the keyspace's meta
-// from PD (failing with ErrKeyspaceNotFound when PD does not know it) and
-// the pd client takes timestamps from the keyspace's TSO group. "" names
-// the DEFAULT keyspace. Without this option the client is an API V1 client
-// of the whole cluster.
+// from PD once, failing with ErrKeyspaceNotFound when PD does not know it
+// (PD also answers so for a new keyspace until its region boundaries are
+// split: retry New), and the pd client takes timestamps from the
+// keyspace's TSO group. "" names the DEFAULT keyspace. Without this option
+// the client is an API V1 client of the whole cluster.
 func WithKeyspace(name string) Option {
 	return func(o *options) { o.keyspace, o.keyspaceSet = name, true }
 }
