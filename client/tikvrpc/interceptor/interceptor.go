@@ -7,10 +7,11 @@
 // transport call, for every request whose context carries an interceptor
 // (WithRPCInterceptor), raw KV and transactional alike.
 //
-// Where an interceptor runs: on the task that sends the request (the
-// caller's, or the client's own background task for work such as
-// committing secondaries), synchronously, between the region lookup and
-// the transport. It sees the request in user keys (before the API codec
+// Where an interceptor runs: on the task that sends the request,
+// synchronously, between the region lookup and the transport. Requests the
+// client sends from its own background tasks under a context of its own (a
+// transaction's secondary commits and heartbeats, as in client-go) are
+// intercepted only if that context carries the interceptor. It sees the request in user keys (before the API codec
 // encodes it) with the region context already set, and the decoded
 // response. It must not start goroutines or read the wall clock: in the
 // simulator it runs inside the deterministic world, and whatever it does
