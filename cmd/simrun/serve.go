@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/serve"
 )
@@ -20,6 +22,7 @@ const serveUsage = `simrun serve: the fake cluster over gRPC on loopback, in rea
 
 Usage:
   simrun serve [--stores N] [--host H] [--pd-port P] [--raw-keys] [--split k1,k2]
+               [--api v2 --keyspace ks1,ks2]
 
 Starts the fake PD and N fake TiKV stores (the simulator's cluster code, on
 the wall clock) and prints their addresses. Point any PD client or TiKV client
@@ -54,6 +57,8 @@ func serveMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	pdPort := fs.Int("pd-port", 0, "PD's port (0: any free port); stores always take free ports")
 	raw := fs.Bool("raw-keys", false, "raw region boundaries (API V1 raw mode) instead of memcomparable-encoded transactional ones")
 	split := fs.String("split", "", "comma-separated initial split keys (user keys), e.g. g,n,t")
+	api := fs.String("api", "v1", "storage API version: v1, or v2 (keys carry a keyspace prefix; create keyspaces with --keyspace)")
+	keyspaces := fs.String("keyspace", "", "comma-separated keyspaces to create at start (raw region bounds with --raw-keys, else transactional)")
 	verbose := fs.Bool("v", false, "log requests the cluster could not serve, and other events, to stderr")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveUsage)
@@ -75,6 +80,14 @@ func serveMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return exitUsage
 	}
 	cfg := serve.Config{Stores: *stores, Host: *host, PDPort: *pdPort, RawKeys: *raw}
+	switch *api {
+	case "v1", "1":
+	case "v2", "2":
+		cfg.Cluster.APIVersion = kvrpcpb.APIVersion_V2
+	default:
+		fmt.Fprintf(stderr, "simrun serve: --api must be v1 or v2, not %q\n", *api)
+		return exitUsage
+	}
 	for _, k := range strings.Split(*split, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			cfg.Cluster.SplitKeys = append(cfg.Cluster.SplitKeys, []byte(k))
@@ -89,8 +102,23 @@ func serveMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprintf(stderr, "simrun serve: %v\n", err)
 		return exitUsage
 	}
+	for _, name := range strings.Split(*keyspaces, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		m, err := srv.CreateKeyspace(name, *raw)
+		if err != nil {
+			fmt.Fprintf(stderr, "simrun serve: %v\n", err)
+			_ = srv.Close()
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "keyspace %s id %d\n", name, m.GetId())
+	}
 	keys := "transactional (memcomparable-encoded) region boundaries"
-	if *raw {
+	switch {
+	case cfg.Cluster.APIVersion == kvrpcpb.APIVersion_V2:
+		keys = "API V2 (keyspace-prefixed keys)"
+	case *raw:
 		keys = "raw region boundaries"
 	}
 	fmt.Fprintf(stdout, "pd      %s\n", srv.PDAddr())
@@ -141,7 +169,8 @@ func serveCommand(srv *serve.Server, line string, out io.Writer) bool {
 	case "quit", "exit":
 		return true
 	case "help":
-		fmt.Fprintln(out, serve.Help+"\n  regions             print the region layout\n  quit                stop serving")
+		fmt.Fprintln(out, serve.Help+"\n  keyspace NAME [raw] create a keyspace (transactional region bounds unless raw)"+
+			"\n  regions             print the region layout\n  quit                stop serving")
 		return false
 	case "regions":
 		r, err := srv.Regions()
@@ -149,6 +178,19 @@ func serveCommand(srv *serve.Server, line string, out io.Writer) bool {
 			fmt.Fprintf(out, "error: %v\n", err)
 		} else {
 			fmt.Fprintln(out, r)
+		}
+		return false
+	}
+	if f := strings.Fields(line); len(f) > 0 && f[0] == "keyspace" {
+		if len(f) < 2 || len(f) > 3 || (len(f) == 3 && f[2] != "raw") {
+			fmt.Fprintln(out, "error: want keyspace NAME [raw]")
+			return false
+		}
+		m, err := srv.CreateKeyspace(f[1], len(f) == 3)
+		if err != nil {
+			fmt.Fprintf(out, "error: %v\n", err)
+		} else {
+			fmt.Fprintf(out, "keyspace %s id %d\n", f[1], m.GetId())
 		}
 		return false
 	}

@@ -78,3 +78,21 @@ func TestServeUsage(t *testing.T) {
 		t.Errorf("--help: exit %d\n%s", code, errs)
 	}
 }
+
+// TestServeAPIV2: --api v2 with --keyspace creates the keyspaces at start;
+// "keyspace NAME" on stdin creates more.
+func TestServeAPIV2(t *testing.T) {
+	code, out, errs := runServeMain(t, context.Background(), []string{"--api", "v2", "--keyspace", "a,b", "--stores", "1"},
+		strings.NewReader("keyspace c raw\nkeyspace\nkeyspace a\nquit\n"))
+	if code != exitValid {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+	for _, want := range []string{"keyspace a id 1", "keyspace b id 2", "keyspace c id 3", "API V2", "error: want keyspace NAME", "error: serve: action \"create keyspace a\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, _ := runServeMain(t, context.Background(), []string{"--api", "v3"}, strings.NewReader("")); code != exitUsage {
+		t.Errorf("--api v3: exit %d", code)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/keyspacepb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/meta_storagepb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 	"github.com/pingcap/kvproto/pkg/tikvpb"
@@ -215,7 +216,10 @@ func (s *Server) restartStore(id uint64) error {
 }
 
 func (s *Server) keyMode() string {
-	if s.cfg.RawKeys {
+	switch {
+	case s.cfg.Cluster.APIVersion == kvrpcpb.APIVersion_V2:
+		return "API V2"
+	case s.cfg.RawKeys:
 		return "raw"
 	}
 	return "transactional"
@@ -280,6 +284,27 @@ func (s *Server) Do(action string) (string, error) {
 	}
 	s.cfg.Logf("serve: applied %s", a)
 	return out, nil
+}
+
+// CreateKeyspace creates an enabled keyspace in the fake PD, as PD's admin
+// API does (sim/cluster CreateKeyspace): its region boundaries are raw-mode
+// when raw, else transactional, and on an API V2 cluster PD splits the
+// regions at them. Clients then load it with keyspacepb LoadKeyspace.
+func (s *Server) CreateKeyspace(name string, raw bool) (*keyspacepb.KeyspaceMeta, error) {
+	var m *keyspacepb.KeyspaceMeta
+	err := s.inWorld(func() error {
+		var err error
+		m, err = s.c.CreateKeyspace(name, raw)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, &ActionError{Action: "create keyspace " + name, Err: err}
+	}
+	s.cfg.Logf("serve: created keyspace %s (id %d)", name, m.GetId())
+	return m, nil
 }
 
 // Regions describes the current regions, one per line: id, range (user

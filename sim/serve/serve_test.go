@@ -506,3 +506,58 @@ func asActionError(err error, target **serve.ActionError) bool {
 	}
 	return ok
 }
+
+// TestAPIV2Keyspace: on an API V2 cluster a keyspace created with
+// CreateKeyspace is loaded by the real PD client (an API V2 client context
+// loads it at startup through keyspacepb LoadKeyspace), and this module's
+// rawkv client in that keyspace writes and reads through the served stores.
+func TestAPIV2Keyspace(t *testing.T) {
+	s := start(t, serve.Config{Cluster: cluster.Config{APIVersion: kvrpcpb.APIVersion_V2}})
+	meta, err := s.CreateKeyspace("ks1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateKeyspace("ks1", true); err == nil {
+		t.Error("a second keyspace ks1 was created")
+	}
+	ctx := ctxT(t)
+	pctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, err := pdc.NewClientWithAPIContext(pctx, pdc.NewAPIContextV2("ks1"), caller.Component("tikvsim-serve-test"), []string{s.PDAddr()}, pdc.SecurityOption{})
+	if err != nil {
+		t.Fatalf("API V2 pd client in ks1: %v", err)
+	}
+	t.Cleanup(c.Close)
+	got, err := c.LoadKeyspace(ctx, "ks1")
+	if err != nil || got.GetId() != meta.GetId() || got.GetId() == 0 {
+		t.Fatalf("LoadKeyspace(ks1) = %v, %v; created %v", got, err, meta)
+	}
+	if _, err := c.LoadKeyspace(ctx, "nope"); err == nil {
+		t.Error("LoadKeyspace of a missing keyspace succeeded")
+	}
+
+	tr, err := tgrpc.New(tgrpc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	kv, err := rawkv.NewClient(rawkv.WithPD(pdAdapter{c}), rawkv.WithTransport(tr),
+		rawkv.WithAPIVersion(kvrpcpb.APIVersion_V2), rawkv.WithKeyspaceMeta(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kv.Close()
+	for i := range 20 {
+		k, v := []byte(fmt.Sprintf("k%02d", i)), []byte(fmt.Sprint(i))
+		if err := kv.Put(ctx, k, v); err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+		if g, err := kv.Get(ctx, k); err != nil || !bytes.Equal(g, v) {
+			t.Fatalf("get %s = %q, %v", k, g, err)
+		}
+	}
+	keys, _, err := kv.Scan(ctx, []byte("k"), []byte("l"), 100)
+	if err != nil || len(keys) != 20 {
+		t.Errorf("scan in ks1 = %d keys, %v; want 20", len(keys), err)
+	}
+}
