@@ -286,3 +286,31 @@ func TestTxnResourceControl(t *testing.T) {
 		}
 	})
 }
+
+// A read that meets a dead transaction's lock checks it with requests that
+// carry the reader's resource group and request source, as client-go's
+// lock resolver takes them from the backoffer's context
+// (txnkv/txnlock/lock_resolver.go, util.ResourceGroupNameFromCtx).
+func TestLockResolutionCarriesReadersResourceGroup(t *testing.T) {
+	runTapped(t, 5, func(e *env, tap *wireTap) {
+		start := e.ts(t)
+		e.prewriteTxn(t, start, 1, "lk", "lk2") // TTL 1ms: expired by the time it is read
+		_ = e.w.Sleep(e.ctx, 10*time.Millisecond)
+		ctx := util.WithInternalSourceType(util.WithResourceGroupName(e.ctx, "readers"), util.InternalTxnStats)
+		v, err := e.cli.GetSnapshot(e.ts(t)).Get(ctx, k("lk2"))
+		if err == nil || !isNotExist(err) {
+			t.Fatalf("read of a rolled-back key: %q, %v", v, err)
+		}
+		sent := tap.take()
+		var kinds []tikvrpc.CmdType
+		for _, w := range sent {
+			kinds = append(kinds, w.typ)
+			if w.ctx.GetResourceControlContext().GetResourceGroupName() != "readers" || w.ctx.RequestSource != "internal_stats" {
+				t.Fatalf("%v received %v", w.typ, w.ctx)
+			}
+		}
+		if !slices.Contains(kinds, tikvrpc.CmdCheckTxnStatus) {
+			t.Fatalf("stores received %v, want the lock's primary checked (CheckTxnStatus)", kinds)
+		}
+	})
+}
