@@ -54,6 +54,6 @@
 // running world, so clients can be watched surviving a split, a leader
 // transfer or a crash. A crashed store's gRPC server stops (its connections
 // break, requests in flight end as a broken connection ends them, new ones
-// are refused) and serves again on the same address after restart. A PD
-// crash keeps the PD server up, answering as the leaderless fake PD does.
+// are refused) and serves again on the same address after restart; so does
+// the PD server on pd-crash and pd-restart.
 package serve

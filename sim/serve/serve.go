@@ -159,15 +159,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.c.NewTransport(clientNode) // adds the node requests leave from
 	s.clusterID = s.c.PD().ClusterID()
 
-	pdSrv := newGRPCServer()
-	p := &pdServer{s: s}
-	pdpb.RegisterPDServer(pdSrv, p)
-	keyspacepb.RegisterKeyspaceServer(pdSrv, &keyspaceServer{s: s})
-	meta_storagepb.RegisterMetaStorageServer(pdSrv, &metaStorageServer{s: s})
-	healthpb.RegisterHealthServer(pdSrv, health.NewServer()) // "" is SERVING
-	s.servers = append(s.servers, pdSrv)
+	s.servers = append(s.servers, s.newServer(0))
 	for i := range s.storeAddrs {
-		s.servers = append(s.servers, s.newStoreServer(uint64(i+1)))
+		s.servers = append(s.servers, s.newServer(i+1))
 	}
 	s.start(ctx)
 	cfg.Logf("serve: pd %s, stores %s (%s keys)", s.pdAddr, strings.Join(s.storeAddrs, " "), s.keyMode())
@@ -178,19 +172,35 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // so nothing runs (or logs) after Close.
 func newGRPCServer() *grpc.Server { return grpc.NewServer(grpc.WaitForHandlers(true)) }
 
-func (s *Server) newStoreServer(id uint64) *grpc.Server {
+// newServer returns the gRPC server of node i: 0 for PD, i for store i.
+func (s *Server) newServer(i int) *grpc.Server {
 	srv := newGRPCServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer()) // "" is SERVING
+	if i == 0 {
+		pdpb.RegisterPDServer(srv, &pdServer{s: s})
+		keyspacepb.RegisterKeyspaceServer(srv, &keyspaceServer{s: s})
+		meta_storagepb.RegisterMetaStorageServer(srv, &metaStorageServer{s: s})
+		return srv
+	}
+	id := uint64(i)
 	tikvpb.RegisterTikvServer(srv, &tikvServer{s: s, id: id, node: cluster.StoreNode(id)})
-	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv
 }
 
-// stopStore closes store id's server and listener, as a crashed TiKV's
-// connections die: clients see refused connections until it restarts.
-func (s *Server) stopStore(id uint64) {
+// addr returns node i's address: 0 for PD, i for store i.
+func (s *Server) addr(i int) string {
+	if i == 0 {
+		return s.pdAddr
+	}
+	return s.storeAddrs[i-1]
+}
+
+// stopServer closes node i's server and listener, as a crashed TiKV's or
+// PD's connections die: clients see refused connections until it restarts.
+func (s *Server) stopServer(i int) {
 	s.srvMu.Lock()
-	srv, lis := s.servers[id], s.listeners[id]
-	s.servers[id], s.listeners[id] = nil, nil
+	srv, lis := s.servers[i], s.listeners[i]
+	s.servers[i], s.listeners[i] = nil, nil
 	s.srvMu.Unlock()
 	if srv != nil {
 		srv.Stop()
@@ -198,19 +208,19 @@ func (s *Server) stopStore(id uint64) {
 	}
 }
 
-// restartStore listens again on store id's address and serves it.
-func (s *Server) restartStore(id uint64) error {
+// restartServer listens again on node i's address and serves it.
+func (s *Server) restartServer(i int) error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
-	if s.servers[id] != nil || s.stopped {
+	if s.servers[i] != nil || s.stopped {
 		return nil
 	}
-	lis, err := net.Listen("tcp", s.storeAddrs[id-1])
+	lis, err := net.Listen("tcp", s.addr(i))
 	if err != nil {
-		return fmt.Errorf("store %d restarted, but its address cannot be listened on again: %w", id, err)
+		return fmt.Errorf("restarted, but %s cannot be listened on again: %w", s.addr(i), err)
 	}
-	srv := s.newStoreServer(id)
-	s.servers[id], s.listeners[id] = srv, lis
+	srv := s.newServer(i)
+	s.servers[i], s.listeners[i] = srv, lis
 	s.serve(srv, lis)
 	return nil
 }
@@ -274,13 +284,23 @@ func (s *Server) Do(action string) (string, error) {
 		}
 		return "", &ActionError{Action: action, Err: err}
 	}
+	// A crashed node's server goes away with it (ids were checked by Apply).
+	var restart error
 	switch a := a.(type) {
 	case cluster.CrashAction:
-		s.stopStore(a.Store)
+		s.stopServer(int(a.Store))
 	case cluster.RestartAction:
-		if err := s.restartStore(a.Store); err != nil {
-			return "", &ActionError{Action: action, Err: err}
+		restart = s.restartServer(int(a.Store))
+	case cluster.PDAction:
+		switch a.Op {
+		case "crash":
+			s.stopServer(0)
+		case "restart":
+			restart = s.restartServer(0)
 		}
+	}
+	if restart != nil {
+		return "", &ActionError{Action: action, Err: restart}
 	}
 	s.cfg.Logf("serve: applied %s", a)
 	return out, nil

@@ -164,6 +164,34 @@ func TestPDClient(t *testing.T) {
 	if err != nil || len(members.GetMembers()) < 2 || len(members.GetLeader().GetClientUrls()) != 1 {
 		t.Errorf("GetAllMembers = %v, %v", members, err)
 	}
+
+	// A PD crash: calls fail (the server refuses connections) until the
+	// restart, after which the client reconnects and the TSO goes on.
+	if _, err := s.Do("pd-crash"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, _, err := c.GetTS(short); err == nil {
+		t.Error("GetTS succeeded while PD was down")
+	}
+	if _, err := s.Do("pd-restart"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		p3, l3, err := c.GetTS(ctx)
+		if err == nil {
+			if pdTS(p3, l3) <= pdTS(p2, l2) {
+				t.Errorf("timestamp after a PD restart %d/%d, before %d/%d", p3, l3, p2, l2)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GetTS still fails after the PD restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func pdTS(physical, logical int64) uint64 { return uint64(physical)<<18 | uint64(logical) }
