@@ -240,7 +240,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("rawkv: %w", err)
 	}
 	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
-	s := sender.NewWithCodec(cache, cfg.tr, codec)
+	s := sender.NewWithCodec(cache, casStaleGuard{cfg.tr}, codec)
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
 	return &Client{cfg: cfg, codec: codec, cache: cache, sender: s, vars: retry.DefaultVars()}, nil
 }
