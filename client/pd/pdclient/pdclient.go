@@ -5,7 +5,9 @@
 //
 // Besides pd.Client it has the optional capabilities other packages look
 // for by type assertion: LoadKeyspace (rawkv.KeyspaceLoader, for API V2
-// clients built with rawkv.NewClientWithOpts).
+// clients built with rawkv.NewClientWithOpts) and pd.GCStates (PD's
+// GC-states API, for txnkv's GC, GC barriers and CheckVisibility; gc.go).
+// Inner gives the pd client itself, for PD calls no edge carries.
 //
 // Mapping onto the pd client:
 //
