@@ -22,6 +22,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/util/codec"
 	"github.com/tikvsim/tikvsim/sim"
 	"github.com/tikvsim/tikvsim/sim/cluster"
+	"github.com/tikvsim/tikvsim/sim/cluster/pd"
 	"github.com/tikvsim/tikvsim/sim/network"
 )
 
@@ -325,6 +326,37 @@ func (s *Server) CreateKeyspace(name string, raw bool) (*keyspacepb.KeyspaceMeta
 	}
 	s.cfg.Logf("serve: created keyspace %s (id %d)", name, m.GetId())
 	return m, nil
+}
+
+// safeTS computes store id's safe ts inside the world (see
+// tikvServer.GetStoreSafeTS).
+func (s *Server) safeTS(ctx context.Context, id uint64) (uint64, error) {
+	deadline, ok := ctx.Deadline()
+	var safe uint64
+	err := s.inWorld(func() error {
+		if !ok {
+			deadline = s.w.Now().Add(time.Second)
+		}
+		wctx, cancel := s.w.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		out, err := s.net.Call(wctx, cluster.StoreNode(id), cluster.PDNode, &pdpb.TsoRequest{Header: &pdpb.RequestHeader{ClusterId: s.clusterID}, Count: 1})
+		if err != nil {
+			return err
+		}
+		tr, ok := out.(*pdpb.TsoResponse)
+		if !ok || tr.GetTimestamp() == nil {
+			return fmt.Errorf("serve: PD answered %T to a TSO request", out)
+		}
+		safe = pd.ComposeTS(tr.Timestamp.Physical, tr.Timestamp.Logical)
+		locks := s.c.Engine().ScanLock(&kvrpcpb.ScanLockRequest{MaxVersion: safe})
+		for _, l := range locks.GetLocks() {
+			if l.LockType != kvrpcpb.Op_PessimisticLock && l.LockVersion <= safe {
+				safe = l.LockVersion - 1
+			}
+		}
+		return nil
+	})
+	return safe, err
 }
 
 // Regions describes the current regions, one per line: id, range (user

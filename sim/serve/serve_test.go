@@ -325,8 +325,25 @@ func TestTransportTxn(t *testing.T) {
 	if err != nil || resp.GetRegionError().GetKeyNotInRegion() == nil {
 		t.Errorf("KvGet of a key outside the region = %v, %v; want KeyNotInRegion", resp, err)
 	}
-	if sts, err := tikvpb.NewTikvClient(cc).GetStoreSafeTS(ctx, &kvrpcpb.StoreSafeTSRequest{}); err != nil || sts == nil {
-		t.Errorf("GetStoreSafeTS: %v, %v", sts, err)
+	// The safe ts follows the TSO, and stays below a lock that may commit.
+	before, after := uint64(0), uint64(0)
+	if p, l, err := c.GetTS(ctx); err == nil {
+		before = pdTS(p, l)
+	}
+	sts, err := tikvpb.NewTikvClient(cc).GetStoreSafeTS(ctx, &kvrpcpb.StoreSafeTSRequest{})
+	if p, l, err := c.GetTS(ctx); err == nil {
+		after = pdTS(p, l)
+	}
+	if err != nil || sts.GetSafeTs() <= before || sts.GetSafeTs() >= after {
+		t.Errorf("GetStoreSafeTS = %v, %v; want in (%d, %d)", sts, err, before, after)
+	}
+	lockTS := after
+	if pw, err := tikvpb.NewTikvClient(cc).KvPrewrite(ctx, &kvrpcpb.PrewriteRequest{Context: kctx, StartVersion: lockTS, LockTtl: 20000, PrimaryLock: []byte("lk"),
+		Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("lk"), Value: []byte("v")}}}); err != nil || pw.GetRegionError() != nil || len(pw.GetErrors()) > 0 {
+		t.Fatalf("prewrite: %v, %v", pw, err)
+	}
+	if sts, err := tikvpb.NewTikvClient(cc).GetStoreSafeTS(ctx, &kvrpcpb.StoreSafeTSRequest{}); err != nil || sts.GetSafeTs() != lockTS-1 {
+		t.Errorf("GetStoreSafeTS with a lock at %d = %v, %v; want %d", lockTS, sts, err, lockTS-1)
 	}
 }
 

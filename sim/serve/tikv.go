@@ -60,11 +60,18 @@ func (t *tikvServer) GetHealthFeedback(context.Context, *kvrpcpb.GetHealthFeedba
 	return t.healthFeedback(), nil
 }
 
-// GetStoreSafeTS implements tikvpb.TikvServer. The fake stores keep no
-// resolved ts, so the answer is 0: no stale read is ever safe (client-go
-// then reads from the leader), which is true of the fake cluster.
-func (t *tikvServer) GetStoreSafeTS(context.Context, *kvrpcpb.StoreSafeTSRequest) (*kvrpcpb.StoreSafeTSResponse, error) {
-	return &kvrpcpb.StoreSafeTSResponse{SafeTs: 0}, nil
+// GetStoreSafeTS implements tikvpb.TikvServer as TiKV's resolved-ts
+// advance does (components/resolved_ts/src/advance.rs): take a fresh PD
+// timestamp, raise max_ts to it, and answer the timestamp below the oldest
+// lock that may still commit at or below it. The fake stores share one
+// engine, so the answer covers every key (the request's range is not
+// consulted): conservative, never too high.
+func (t *tikvServer) GetStoreSafeTS(ctx context.Context, _ *kvrpcpb.StoreSafeTSRequest) (*kvrpcpb.StoreSafeTSResponse, error) {
+	ts, err := t.s.safeTS(ctx, t.id)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &kvrpcpb.StoreSafeTSResponse{SafeTs: ts}, nil
 }
 
 // KvGet implements tikvpb.TikvServer.
