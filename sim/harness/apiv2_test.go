@@ -41,6 +41,10 @@ func TestAPIV2Spec(t *testing.T) {
 	if err := s.Normalize(); err == nil {
 		t.Fatal("api version v3 accepted")
 	}
+	s = Spec{Workload: "counter", APIVersion: "v2"}
+	if err := s.Normalize(); err == nil {
+		t.Fatal("api v2 accepted for a workload without a cluster")
+	}
 	a := Run(Spec{Seed: 5, Workload: "register", Faults: "none", Duration: time.Second})
 	b := Run(Spec{Seed: 5, Workload: "register", Faults: "none", Duration: time.Second, APIVersion: "v1"})
 	if a.Hash != b.Hash || strings.Contains(a.Setup, "api v2") {

@@ -231,6 +231,9 @@ func (s *Spec) Normalize() error {
 	if s.APIVersion != "" && s.APIVersion != "v1" && s.APIVersion != "v2" {
 		return fmt.Errorf("api version %q: want v1 or v2", s.APIVersion)
 	}
+	if s.APIVersion == "v2" && !usesCluster(wl) {
+		return fmt.Errorf("api version v2: workload %s has no cluster", s.Workload)
+	}
 	if !slices.Contains(Presets, s.Faults) {
 		sched, err := ParseSchedule(s.Faults)
 		if err != nil {
