@@ -177,6 +177,17 @@ func TestRawKV(t *testing.T) {
 		require.ErrorIs(t, err, rawkv.ErrNotAtomic)
 	})
 
+	t.Run("column families", func(t *testing.T) {
+		require.NoError(t, c.Put(ctx, []byte("cf"), []byte("in write"), rawkv.SetColumnFamily("write")))
+		v, err := c.Get(ctx, []byte("cf"))
+		require.NoError(t, err)
+		require.Nil(t, v, "the default column family does not see it")
+		v, err = c.Get(ctx, []byte("cf"), rawkv.SetColumnFamily("write"))
+		require.NoError(t, err)
+		require.Equal(t, []byte("in write"), v)
+		require.NoError(t, c.Delete(ctx, []byte("cf"), rawkv.SetColumnFamily("write")))
+	})
+
 	t.Run("checksum", func(t *testing.T) {
 		var ks, vs [][]byte
 		var want rawkv.Checksum
