@@ -37,7 +37,7 @@ func TestServeStdin(t *testing.T) {
 		"tso-jump(10s)", // help
 		`split("t")` + "\nregion", `region 2 ["t", +inf)`,
 		`transfer("a",2)`,
-		"error: cluster: bad action \"bogus(\"",
+		"error: serve: action \"bogus(\": neither a cluster action",
 		"stopped",
 	} {
 		if !strings.Contains(out, want) {

@@ -265,11 +265,19 @@ func (s *Server) storeAddr(simAddr string) string {
 // it (split("k"), merge("k"), transfer("k",2), crash(2), restart(2), busy(2),
 // idle(2), pd-crash, pd-restart, pd-leader, tso-jump(10s)), inside the
 // running world, and returns the action followed by the region layout after
-// it. Keys are user keys.
+// it. Keys are user keys. It also applies a network fault as sim/network's
+// Parse reads it (delay(grpc->store1,20ms-50ms), drop(0.05),
+// isolate(store2), heal, ...) to the simulated network between the gRPC
+// clients (node "grpc"), PD ("pd") and the stores ("store1".."storeN"), and
+// returns the fault.
 func (s *Server) Do(action string) (string, error) {
 	a, err := cluster.ParseAction(action)
 	if err != nil {
-		return "", &ActionError{Action: action, Err: err}
+		f, ferr := network.Parse(action)
+		if ferr != nil {
+			return "", &ActionError{Action: action, Err: fmt.Errorf("neither a cluster action (%v) nor a network fault (%v)", err, ferr)}
+		}
+		return s.fault(action, f)
 	}
 	var out string
 	err = s.inWorld(func() error {
@@ -305,6 +313,19 @@ func (s *Server) Do(action string) (string, error) {
 	}
 	s.cfg.Logf("serve: applied %s", a)
 	return out, nil
+}
+
+// fault applies a network fault inside the world.
+func (s *Server) fault(action string, f network.Fault) (string, error) {
+	err := s.inWorld(func() error { return f.Apply(s.net) })
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return "", err
+		}
+		return "", &ActionError{Action: action, Err: err}
+	}
+	s.cfg.Logf("serve: applied %s", f)
+	return f.String(), nil
 }
 
 // CreateKeyspace creates an enabled keyspace in the fake PD, as PD's admin
@@ -447,4 +468,10 @@ const Help = `actions (keys are user keys, stores are ids 1..N):
   pd-crash            PD loses its leader (every PD call fails) until pd-restart
   pd-restart          PD elects a leader again
   pd-leader           PD leader change (TSO and ids continue above the old leader's)
-  tso-jump(10s)       PD's physical clock jumps forward`
+  tso-jump(10s)       PD's physical clock jumps forward
+network faults (nodes: grpc = every gRPC client, pd, store1..storeN):
+  delay(grpc->store1,20ms-50ms)  one-way latency of a link (delay(1ms-5ms): every link)
+  drop(0.05) / dup(0.02) / reorder(0.1)   per-message probabilities (0 turns one off)
+  partition(grpc|store2)  groups that cannot reach each other
+  oneway(store1->pd) / isolate(store2)
+  heal                removes every partition`

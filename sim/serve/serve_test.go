@@ -21,8 +21,10 @@ import (
 	"github.com/tikv/pd/client/opt"
 	"github.com/tikv/pd/client/pkg/caller"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/tikvsim/tikvsim/client/metrics"
 	"github.com/tikvsim/tikvsim/client/pd"
@@ -608,5 +610,56 @@ func TestAPIV2Keyspace(t *testing.T) {
 	keys, _, err := kv.Scan(ctx, []byte("k"), []byte("l"), 100)
 	if err != nil || len(keys) != 20 {
 		t.Errorf("scan in ks1 = %d keys, %v; want 20", len(keys), err)
+	}
+}
+
+// TestNetworkFaults: Do applies sim/network faults to the links between
+// the gRPC clients and the nodes: a delay slows requests by its latency, a
+// partition makes them time out, heal restores them.
+func TestNetworkFaults(t *testing.T) {
+	s := start(t, serve.Config{RawKeys: true, Stores: 1})
+	ctx := ctxT(t)
+	cc, err := grpc.NewClient(s.StoreAddrs()[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	kv := tikvpb.NewTikvClient(cc)
+	kctx := &kvrpcpb.Context{RegionId: 2, RegionEpoch: &metapb.RegionEpoch{ConfVer: 1, Version: 1}, Peer: &metapb.Peer{Id: 3, StoreId: 1}}
+	get := func(ctx context.Context) (time.Duration, error) {
+		start := time.Now()
+		resp, err := kv.RawGet(ctx, &kvrpcpb.RawGetRequest{Context: kctx, Key: []byte("k")})
+		if err == nil && resp.GetRegionError() != nil {
+			err = fmt.Errorf("region error %v", resp.GetRegionError())
+		}
+		return time.Since(start), err
+	}
+	if _, err := get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.Do("delay(grpc->store1,100ms-100ms)"); err != nil || out != "delay(grpc->store1,100ms-100ms)" {
+		t.Fatalf("Do(delay) = %q, %v", out, err)
+	}
+	if d, err := get(ctx); err != nil || d < 100*time.Millisecond {
+		t.Errorf("RawGet over a 100ms link took %v (%v)", d, err)
+	}
+	if _, err := s.Do("partition(grpc|store1)"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := get(short); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("RawGet across a partition: %v, want DeadlineExceeded", err)
+	}
+	for _, f := range []string{"heal", "delay(grpc->store1,0s)"} {
+		if _, err := s.Do(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := get(ctx); err != nil || d > 90*time.Millisecond {
+		t.Errorf("RawGet after heal took %v (%v)", d, err)
+	}
+	if _, err := s.Do("isolate(nosuchnode)"); err == nil {
+		t.Error("a fault on an unknown node was applied")
 	}
 }
