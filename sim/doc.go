@@ -21,6 +21,17 @@
 // or a timer callback, so the poll is deterministic. Contexts with deadlines are
 // built with World.WithDeadline on virtual time.
 //
+// # Real-time mode
+//
+// NewRealtime makes a World whose virtual time follows the wall clock (Now
+// is the wall-clock time), run with RunRealtime until its context is done.
+// Goroutines outside the world hand it work with Inject (a callback run in
+// the scheduler, like a timer's). An idle world sleeps until its next timer
+// or injection instead of failing as deadlocked. sim/serve uses it to serve
+// the fake cluster over gRPC; a real-time run is not reproducible, and the
+// deterministic mode does not change (realtime.go holds every wall-clock
+// read and wait).
+//
 // # Determinism
 //
 // A run is a pure function of its seed as long as the code it runs keeps the
