@@ -5,10 +5,11 @@
 //
 // Against the simulator's fake cluster served on loopback:
 //
-//	go run ./cmd/simrun serve &        # prints the PD address
+//	go run ./cmd/simrun serve --pd-port 2379 &
 //	go run ./examples/txnkv -pd 127.0.0.1:2379
 //
-// Against a real cluster, pass its PD address(es), comma-separated.
+// Against a real cluster, pass its PD address(es), comma-separated, and
+// -ca (with -cert and -key for mutual TLS) when it uses TLS.
 package main
 
 import (
@@ -23,12 +24,17 @@ import (
 	"github.com/pingcap/log"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tikvsim/tikvsim/client/transport/grpc"
 	"github.com/tikvsim/tikvsim/examples/txnkv/txnkvexample"
 )
 
 func main() {
 	pd := flag.String("pd", "127.0.0.1:2379", "PD endpoints, comma-separated")
 	timeout := flag.Duration("timeout", 30*time.Second, "give up after this long")
+	var sec grpc.Security
+	flag.StringVar(&sec.CAPath, "ca", "", "CA bundle (PEM) for TLS to PD and the stores; empty: no TLS")
+	flag.StringVar(&sec.CertPath, "cert", "", "client certificate (PEM) for mutual TLS")
+	flag.StringVar(&sec.KeyPath, "key", "", "client key (PEM) for mutual TLS")
 	flag.Parse()
 	// The pd client logs its connection life at info level through
 	// pingcap/log's global logger; keep warnings and errors.
@@ -37,7 +43,7 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := txnkvexample.Run(ctx, os.Stdout, strings.Split(*pd, ",")); err != nil {
+	if err := txnkvexample.Run(ctx, os.Stdout, strings.Split(*pd, ","), sec); err != nil {
 		fmt.Fprintln(os.Stderr, "txnkv example:", err)
 		os.Exit(1)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tikvsim/tikvsim/client/transport/grpc"
 	"github.com/tikvsim/tikvsim/examples/rawkv/rawkvexample"
 	"github.com/tikvsim/tikvsim/examples/txnkv/txnkvexample"
 	"github.com/tikvsim/tikvsim/sim/cluster"
@@ -21,7 +22,7 @@ func TestRawKVExample(t *testing.T) {
 	srv := startServe(t, serve.Config{RawKeys: true, Cluster: cluster.Config{
 		SplitKeys: keys(rawkvexample.Prefix + "fruit/b")}})
 	var out bytes.Buffer
-	require.NoError(t, rawkvexample.Run(testContext(t), &out, []string{srv.PDAddr()}))
+	require.NoError(t, rawkvexample.Run(testContext(t), &out, []string{srv.PDAddr()}, grpc.Security{}))
 	t.Logf("output:\n%s", out.String())
 	p := rawkvexample.Prefix
 	require.Equal(t, strings.Join([]string{
@@ -41,14 +42,14 @@ func TestRawKVExample(t *testing.T) {
 
 	// It cleaned up after itself, so a second run prints the same.
 	var again bytes.Buffer
-	require.NoError(t, rawkvexample.Run(testContext(t), &again, []string{srv.PDAddr()}))
+	require.NoError(t, rawkvexample.Run(testContext(t), &again, []string{srv.PDAddr()}, grpc.Security{}))
 	require.Equal(t, out.String(), again.String())
 }
 
 func TestTxnKVExample(t *testing.T) {
 	srv := startServe(t, serve.Config{Cluster: cluster.Config{SplitKeys: keys(txnkvexample.Prefix + "account/b")}})
 	var out bytes.Buffer
-	require.NoError(t, txnkvexample.Run(testContext(t), &out, []string{srv.PDAddr()}))
+	require.NoError(t, txnkvexample.Run(testContext(t), &out, []string{srv.PDAddr()}, grpc.Security{}))
 	t.Logf("output:\n%s", out.String())
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	require.Len(t, lines, 7)
@@ -64,14 +65,16 @@ func TestTxnKVExample(t *testing.T) {
 	}, lines[2:])
 
 	var again bytes.Buffer
-	require.NoError(t, txnkvexample.Run(testContext(t), &again, []string{srv.PDAddr()}))
+	require.NoError(t, txnkvexample.Run(testContext(t), &again, []string{srv.PDAddr()}, grpc.Security{}))
 	require.Contains(t, again.String(), "alice=100 bob=50", "the first run deleted its accounts")
 }
 
-// An example pointed at nothing fails with an error naming the address.
+// An example pointed at nothing, or with a CA file that does not exist,
+// fails before any operation with an error saying why.
 func TestExampleWithoutCluster(t *testing.T) {
 	ctx := testContext(t)
-	err := rawkvexample.Run(ctx, &bytes.Buffer{}, []string{""})
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "connect to PD")
+	err := rawkvexample.Run(ctx, &bytes.Buffer{}, []string{""}, grpc.Security{})
+	require.ErrorContains(t, err, "connect to PD")
+	err = txnkvexample.Run(ctx, &bytes.Buffer{}, []string{"127.0.0.1:2379"}, grpc.Security{CAPath: "/nonexistent/ca.pem"})
+	require.ErrorContains(t, err, "read CA")
 }

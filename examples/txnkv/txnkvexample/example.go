@@ -24,14 +24,15 @@ import (
 const Prefix = "tikvsim-example/txnkv/"
 
 // Connect returns a transactional client of the cluster whose PD answers
-// at endpoints. Close the client when done: it closes its PD edge and
-// transport too.
-func Connect(ctx context.Context, endpoints []string) (*txnkv.Client, error) {
-	pdc, err := pdclient.New(ctx, endpoints)
+// at endpoints, over TLS when sec.CAPath is set (the same files serve PD
+// and the stores, as client-go's config.Security). Close the client when
+// done: it closes its PD edge and transport too.
+func Connect(ctx context.Context, endpoints []string, sec grpc.Security) (*txnkv.Client, error) {
+	pdc, err := pdclient.New(ctx, endpoints, pdclient.WithSecurity(sec))
 	if err != nil {
 		return nil, err
 	}
-	tr, err := grpc.New(grpc.Options{})
+	tr, err := grpc.New(grpc.Options{Security: sec})
 	if err != nil {
 		pdc.Close()
 		return nil, err
@@ -47,11 +48,11 @@ func Connect(ctx context.Context, endpoints []string) (*txnkv.Client, error) {
 
 func key(s string) []byte { return []byte(Prefix + s) }
 
-// Run connects to the cluster at endpoints, runs the example's
+// Run connects to the cluster at endpoints (see Connect), runs the example's
 // transactions and writes one line per result to w. It returns the first
 // error.
-func Run(ctx context.Context, w io.Writer, endpoints []string) (err error) {
-	c, err := Connect(ctx, endpoints)
+func Run(ctx context.Context, w io.Writer, endpoints []string, sec grpc.Security) (err error) {
+	c, err := Connect(ctx, endpoints, sec)
 	if err != nil {
 		return fmt.Errorf("connect to PD %v: %w", endpoints, err)
 	}
