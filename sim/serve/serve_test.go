@@ -149,8 +149,27 @@ func TestPDClient(t *testing.T) {
 		})
 	}
 
-	// A PD leader change: the TSO continues above everything handed out.
+	// Splits and scatters through PD: SplitRegions returns once the split
+	// shows in PD's region tree.
 	c := newPD(t, s)
+	if resp, err := c.SplitRegions(ctx, [][]byte{enc("q")}); err != nil || resp.GetFinishedPercentage() != 100 {
+		t.Fatalf("SplitRegions(q) = %v, %v", resp, err)
+	}
+	q, err := c.GetRegion(ctx, enc("r"))
+	if err != nil || !bytes.Equal(q.Meta.StartKey, enc("q")) {
+		t.Fatalf("GetRegion(r) after the split = %v, %v", q, err)
+	}
+	if rs, err := c.ScanRegions(ctx, nil, nil, 10); err != nil || len(rs) != 3 {
+		t.Errorf("ScanRegions = %d regions, %v; want 3", len(rs), err)
+	}
+	if err := c.ScatterRegion(ctx, q.Meta.Id); err != nil {
+		t.Errorf("ScatterRegion(%d): %v", q.Meta.Id, err)
+	}
+	if op, err := c.GetOperator(ctx, q.Meta.Id); err != nil || op.GetRegionId() != q.Meta.Id {
+		t.Errorf("GetOperator(%d) = %v, %v", q.Meta.Id, op, err)
+	}
+
+	// A PD leader change: the TSO continues above everything handed out.
 	p1, l1, err := c.GetTS(ctx)
 	if err != nil {
 		t.Fatal(err)
