@@ -32,6 +32,8 @@ import (
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
 	tgrpc "github.com/tikvsim/tikvsim/client/transport/grpc"
+	"github.com/tikvsim/tikvsim/client/txnkv"
+	"github.com/tikvsim/tikvsim/client/txnkv/transaction"
 	"github.com/tikvsim/tikvsim/client/util/codec"
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/serve"
@@ -681,4 +683,127 @@ func TestNetworkFaults(t *testing.T) {
 	if _, err := s.Do("isolate(nosuchnode)"); err == nil {
 		t.Error("a fault on an unknown node was applied")
 	}
+}
+
+// TestTxnKVBankSurvivesActions: this module's txnkv client (2PC, lock
+// resolution, region-error retries) over the gRPC transport and the real PD
+// client moves money between accounts while Do splits and merges regions,
+// transfers leaders and changes the PD leader; transactions commit (or fail
+// cleanly on conflicts) and the total never changes.
+func TestTxnKVBankSurvivesActions(t *testing.T) {
+	s := start(t, serve.Config{})
+	ctx := ctxT(t)
+	tr, err := tgrpc.New(tgrpc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	db, err := txnkv.NewClient(txnkv.WithPD(pdAdapter{newPD(t, s)}), txnkv.WithTransport(tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const accounts, initial = 10, 100
+	acct := func(i int) []byte { return []byte(fmt.Sprintf("acct%d", i)) }
+	txn, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range accounts {
+		if err := txn.Set(acct(i), []byte(fmt.Sprint(initial))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txn.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	balance := func(txn *transaction.KVTxn, i int) (int, error) {
+		v, err := txn.Get(ctx, acct(i))
+		if err != nil {
+			return 0, err
+		}
+		var n int
+		_, err = fmt.Sscan(string(v), &n)
+		return n, err
+	}
+	var committed, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				from, to := (i+w)%accounts, (i*3+w+1)%accounts
+				if from == to {
+					continue
+				}
+				err := func() error {
+					txn, err := db.Begin(ctx)
+					if err != nil {
+						return err
+					}
+					a, err := balance(txn, from)
+					if err == nil {
+						var b int
+						if b, err = balance(txn, to); err == nil {
+							err = txn.Set(acct(from), []byte(fmt.Sprint(a-1)))
+							if err == nil {
+								err = txn.Set(acct(to), []byte(fmt.Sprint(b+1)))
+							}
+						}
+					}
+					if err != nil {
+						_ = txn.Rollback()
+						return err
+					}
+					return txn.Commit(ctx)
+				}()
+				if err != nil {
+					failed.Add(1) // write conflicts, mostly
+					continue
+				}
+				committed.Add(1)
+			}
+		}()
+	}
+	waitCommits := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for base := committed.Load(); committed.Load() < base+n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no progress: %d commits, %d failures", committed.Load()-base, failed.Load())
+			}
+		}
+	}
+	waitCommits(10)
+	for _, a := range []string{`split("acct3")`, `split("acct7")`, `transfer("acct1",2)`, `transfer("acct8",3)`, `pd-leader`, `merge("acct3")`} {
+		if _, err := s.Do(a); err != nil {
+			t.Fatalf("Do(%s): %v", a, err)
+		}
+		waitCommits(10)
+	}
+	close(stop)
+	wg.Wait()
+	txn, err = db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := range accounts {
+		n, err := balance(txn, i)
+		if err != nil {
+			t.Fatalf("final read of %s: %v", acct(i), err)
+		}
+		total += n
+	}
+	if total != accounts*initial {
+		t.Errorf("total %d, want %d", total, accounts*initial)
+	}
+	t.Logf("%d transfers committed, %d failed", committed.Load(), failed.Load())
 }
