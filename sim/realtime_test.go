@@ -126,3 +126,35 @@ func TestRealtimeUsage(t *testing.T) {
 		t.Errorf("Inject on a deterministic world = %v", err)
 	}
 }
+
+// TestRealtimeDeadlineWakesWaiter: a context deadline that expires in an
+// otherwise idle world wakes the task waiting on it at once (the expired
+// timer's cancellation is polled before the world goes idle again).
+func TestRealtimeDeadlineWakesWaiter(t *testing.T) {
+	w := NewRealtime(1, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var err error
+	var took time.Duration
+	w.Spawn("waiter", func() {
+		start := time.Now()
+		dctx, stop := w.WithDeadline(context.Background(), w.Now().Add(20*time.Millisecond))
+		defer stop()
+		err = w.NewEvent().Wait(dctx)
+		took = time.Since(start)
+		cancel()
+	})
+	done := make(chan error, 1)
+	go func() { done <- w.RunRealtime(ctx) }()
+	select {
+	case rerr := <-done:
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an expired deadline did not wake its waiter")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || took < 20*time.Millisecond {
+		t.Errorf("wait = %v after %v, want DeadlineExceeded after 20ms", err, took)
+	}
+}

@@ -213,13 +213,15 @@ func (w *World) next() *Task {
 		if w.stopped || w.failure != nil {
 			return nil
 		}
-		w.pollContexts()
 		if w.rt != nil {
+			// Injections and due timers first: what they cancel is
+			// polled just below.
 			w.realtimeStep()
 			if w.stopped || w.failure != nil {
 				return nil
 			}
 		}
+		w.pollContexts()
 		if n := len(w.runnable); n > 0 {
 			i := 0
 			if n > 1 {

@@ -69,9 +69,18 @@ func (s *Server) call(ctx context.Context, to string, req any) (any, error) {
 		deadline = time.Now().Add(defaultTimeout)
 	}
 	ch := make(chan result, 1)
+	// Touched only inside the world: the call's cancel, and whether the
+	// caller gave up before the call started.
+	var cancelCall context.CancelFunc
+	gaveUp := false
 	err := s.w.Inject(func() {
 		s.w.Spawn(clientNode+"->"+to, func() {
+			if gaveUp {
+				ch <- result{nil, context.Canceled}
+				return
+			}
 			wctx, cancel := s.w.WithDeadline(context.Background(), deadline)
+			cancelCall = cancel
 			defer cancel()
 			resp, err := s.net.Call(wctx, clientNode, to, req)
 			ch <- result{resp, err}
@@ -84,6 +93,14 @@ func (s *Server) call(ctx context.Context, to string, req any) (any, error) {
 	case r := <-ch:
 		return r.resp, r.err
 	case <-ctx.Done():
+		// The caller is gone: end the simulated call too (a cancelled
+		// gRPC call stops waiting; the request may still run).
+		_ = s.w.Inject(func() {
+			gaveUp = true
+			if cancelCall != nil {
+				cancelCall()
+			}
+		})
 		return nil, ctx.Err()
 	case <-s.ended:
 		return nil, ErrClosed
