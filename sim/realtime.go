@@ -41,7 +41,10 @@ type realtime struct {
 // on the wall clock (before picking a task), and when nothing is runnable the
 // baton holder sleeps until the next timer is due or an injection arrives. A
 // world with every task parked and no timer pending is idle, not deadlocked,
-// and Options.Stall, MaxSteps and MaxTime are ignored.
+// and Options.Stall, MaxSteps and MaxTime are ignored. A context from
+// outside the world is polled only at scheduling steps, so an idle world
+// does not notice its cancellation: cancel world-made contexts through
+// Inject instead.
 func NewRealtime(seed uint64, opts Options) *World {
 	w := New(seed, opts)
 	now := time.Now()
