@@ -360,6 +360,26 @@ func TestTransportTxn(t *testing.T) {
 	if err != nil || sts.GetSafeTs() <= before || sts.GetSafeTs() >= after {
 		t.Errorf("GetStoreSafeTS = %v, %v; want in (%d, %d)", sts, err, before, after)
 	}
+	// A store-wide range removal, as GC sends it to every store.
+	if ud, err := tikvpb.NewTikvClient(cc).UnsafeDestroyRange(ctx, &kvrpcpb.UnsafeDestroyRangeRequest{StartKey: []byte("a-true"), EndKey: []byte("a-true\x00")}); err != nil || ud.GetError() != "" {
+		t.Errorf("UnsafeDestroyRange: %v, %v", ud, err)
+	}
+	if g, err := tikvpb.NewTikvClient(cc).KvGet(ctx, &kvrpcpb.GetRequest{Context: kctx, Key: []byte("a-true"), Version: after}); err != nil || !g.GetNotFound() {
+		t.Errorf("KvGet after UnsafeDestroyRange = %v, %v", g, err)
+	}
+	// A SplitRegion through the store, as client-go's SplitRegion sends it.
+	kctxM, addrM, err := route(ctx, c, enc("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccM, err := grpc.NewClient(addrM, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ccM.Close()
+	if sr, err := tikvpb.NewTikvClient(ccM).SplitRegion(ctx, &kvrpcpb.SplitRegionRequest{Context: kctxM, SplitKeys: [][]byte{[]byte("s")}}); err != nil || sr.GetRegionError() != nil || len(sr.GetRegions()) != 2 {
+		t.Errorf("SplitRegion(s) = %v, %v", sr, err)
+	}
 	lockTS := after
 	if pw, err := tikvpb.NewTikvClient(cc).KvPrewrite(ctx, &kvrpcpb.PrewriteRequest{Context: kctx, StartVersion: lockTS, LockTtl: 20000, PrimaryLock: []byte("lk"),
 		Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("lk"), Value: []byte("v")}}}); err != nil || pw.GetRegionError() != nil || len(pw.GetErrors()) > 0 {

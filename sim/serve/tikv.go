@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
+	"github.com/tikvsim/tikvsim/sim/cluster"
 )
 
 // tikvServer is tikvpb.TikvServer over one fake store node: BatchCommands
@@ -224,8 +225,26 @@ func (t *tikvServer) MvccGetByKey(ctx context.Context, req *kvrpcpb.MvccGetByKey
 	return callAs[*kvrpcpb.MvccGetByKeyResponse](t.s, ctx, t.node, req)
 }
 
-// SplitRegion implements tikvpb.TikvServer (Unimplemented while the store
-// does not serve kvrpcpb.SplitRegionRequest).
+// SplitRegion implements tikvpb.TikvServer: the store splits the region
+// (asking PD for ids) and answers the new regions.
 func (t *tikvServer) SplitRegion(ctx context.Context, req *kvrpcpb.SplitRegionRequest) (*kvrpcpb.SplitRegionResponse, error) {
-	return callAs[*kvrpcpb.SplitRegionResponse](t.s, ctx, t.node, req)
+	out, err := t.s.storeAdmin(ctx, t.id, req, func(ctx context.Context, st *cluster.Store) (any, error) {
+		return st.SplitRegion(ctx, req)
+	})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return out.(*kvrpcpb.SplitRegionResponse), nil
+}
+
+// UnsafeDestroyRange implements tikvpb.TikvServer: the store-wide range
+// removal GC sends to every store (no region check).
+func (t *tikvServer) UnsafeDestroyRange(ctx context.Context, req *kvrpcpb.UnsafeDestroyRangeRequest) (*kvrpcpb.UnsafeDestroyRangeResponse, error) {
+	out, err := t.s.storeAdmin(ctx, t.id, req, func(_ context.Context, st *cluster.Store) (any, error) {
+		return st.UnsafeDestroyRange(req), nil
+	})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return out.(*kvrpcpb.UnsafeDestroyRangeResponse), nil
 }
