@@ -44,15 +44,20 @@
 //
 // Each store server answers tikvpb.Tikv BatchCommands (every entry served
 // concurrently, answered as it completes) and the unary method of every
-// command the storage engine implements, plus GetStoreSafeTS and
-// GetHealthFeedback.
+// command the storage engine implements, plus SplitRegion,
+// UnsafeDestroyRange, GetHealthFeedback (never slow) and GetStoreSafeTS (as
+// TiKV's resolved-ts advance: a fresh PD timestamp, below the oldest lock
+// that may still commit).
 //
 // # Faults while serving
 //
 // Server.Do applies one printable cluster action (sim/cluster ParseAction
-// syntax: split("k"), transfer("k",2), crash(2), pd-leader, ...) inside the
-// running world, so clients can be watched surviving a split, a leader
-// transfer or a crash. A crashed store's gRPC server stops (its connections
+// syntax: split("k"), transfer("k",2), crash(2), pd-leader, ...) or network
+// fault (sim/network Parse syntax, on the nodes "grpc" for every gRPC
+// client, "pd" and "store1".."storeN": delay(grpc->store1,50ms),
+// partition(grpc|store2), drop(0.05), heal, ...) inside the running world,
+// so clients can be watched surviving a split, a leader transfer, a crash or
+// a slow link. Server.CreateKeyspace adds keyspaces (API V2). A crashed store's gRPC server stops (its connections
 // break, requests in flight end as a broken connection ends them, new ones
 // are refused) and serves again on the same address after restart; so does
 // the PD server on pd-crash and pd-restart.
