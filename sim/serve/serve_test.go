@@ -3,7 +3,9 @@ package serve_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -573,7 +575,7 @@ func TestDoErrors(t *testing.T) {
 	}
 	var ae *serve.ActionError
 	for _, a := range []string{"nonsense", `split("")`, `transfer("a",9)`, "crash(7)"} {
-		if _, err := s.Do(a); err == nil || !asActionError(err, &ae) {
+		if _, err := s.Do(a); !errors.As(err, &ae) {
 			t.Errorf("Do(%s) = %v, want an ActionError", a, err)
 		}
 	}
@@ -589,14 +591,6 @@ func TestDoErrors(t *testing.T) {
 	if _, err := serve.Start(context.Background(), serve.Config{PDPort: -1}); err == nil {
 		t.Error("Start with a bad port succeeded")
 	}
-}
-
-func asActionError(err error, target **serve.ActionError) bool {
-	e, ok := err.(*serve.ActionError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // TestAPIV2Keyspace: on an API V2 cluster a keyspace created with
@@ -826,4 +820,29 @@ func TestTxnKVBankSurvivesActions(t *testing.T) {
 		t.Errorf("total %d, want %d", total, accounts*initial)
 	}
 	t.Logf("%d transfers committed, %d failed", committed.Load(), failed.Load())
+}
+
+// TestStartContext: when Start's context is done the world and the
+// servers stop: Do fails with ErrClosed, the ports refuse connections, and
+// Close still returns cleanly.
+func TestStartContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := serve.Start(ctx, serve.Config{Stores: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Do("pd-leader"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := s.Do("pd-leader"); !errors.Is(err, serve.ErrClosed) {
+		t.Errorf("Do after the context ended = %v, want ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", s.PDAddr(), time.Second); err == nil {
+		c.Close()
+		t.Error("the PD port still accepts connections after Close")
+	}
 }
