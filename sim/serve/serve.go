@@ -73,16 +73,15 @@ type Server struct {
 	storeAddrs []string // by store id - 1
 
 	srvMu     sync.Mutex
-	servers   []*grpc.Server // 0: PD, i: store i; nil while store i is crashed
+	servers   []*grpc.Server // 0: PD, i: store i; nil while that node is crashed
 	listeners []net.Listener // likewise
 	stopped   bool           // the servers stopped for good
 
-	cancel   context.CancelFunc
-	ended    chan struct{} // closed when the world stops
-	runErr   error         // the world's result, once ended is closed
-	closeMu  sync.Mutex
-	closed   bool
-	serveErr chan error // the first gRPC Serve failure
+	cancel  context.CancelFunc
+	ended   chan struct{} // closed when the world stops
+	runErr  error         // the world's result, once ended is closed
+	closeMu sync.Mutex
+	closed  bool
 }
 
 // StartError is a failure to start serving.
@@ -137,7 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.PDPort < 0 || cfg.PDPort > 65535 {
 		return nil, &StartError{Op: "config", Err: fmt.Errorf("bad PD port %d", cfg.PDPort)}
 	}
-	s := &Server{cfg: cfg, ended: make(chan struct{}), serveErr: make(chan error, 1)}
+	s := &Server{cfg: cfg, ended: make(chan struct{})}
 	lis, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.PDPort)))
 	if err != nil {
 		return nil, &StartError{Op: "listen pd", Err: err}
