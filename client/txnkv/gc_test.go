@@ -3,6 +3,7 @@ package txnkv_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/tikverr"
@@ -18,17 +19,22 @@ func TestGCResolvesLocksAndAdvancesSafePoints(t *testing.T) {
 		committed := e.ts(t)
 		e.prewriteTxn(t, committed, 3000, "a", "c", "e")
 		e.commitRaw(t, committed, e.ts(t), "a")
-		// Abandoned: prewritten, never committed.
+		// Still running as far as TiKV knows (a minute of TTL): GC below it
+		// rolls it back at once instead of waiting it out.
 		abandoned := e.ts(t)
-		e.prewriteTxn(t, abandoned, 3000, "b1", "d1")
+		e.prewriteTxn(t, abandoned, 60000, "b1", "d1")
 		safePoint := e.ts(t)
 		// A lock above the safe point is not GC's to touch.
 		later := e.ts(t)
 		e.prewriteTxn(t, later, 3000, "z")
 
+		begin := e.w.Elapsed()
 		got, err := e.cli.GC(e.ctx, safePoint)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if took := e.w.Elapsed() - begin; took > time.Second {
+			t.Fatalf("GC took %v of virtual time: it waited for a live lock instead of rolling it back", took)
 		}
 		if got != safePoint {
 			t.Fatalf("GC reached %d, want %d", got, safePoint)

@@ -450,8 +450,8 @@ func TestLockResolverCache(t *testing.T) {
 
 // TestBatchResolveLocks ports TestBatchResolveLocks (non-async part): GC's
 // batch resolution commits the locks of a committed transaction and rolls
-// back those of an expired one in one request; with a live transaction
-// among them it reports false and leaves the locks.
+// back those of an expired one in one request, and rolls back a live
+// transaction too ("resolve the lock even the ttl is not expired").
 func TestBatchResolveLocks(t *testing.T) {
 	run(t, 62, func(e *env) {
 		lr := e.cli.LockResolver()
@@ -467,10 +467,6 @@ func TestBatchResolveLocks(t *testing.T) {
 		e.ts(t) // the resolver judges expiry by the latest ts seen
 		reg, _ := e.c.Region(k("k2"))
 		loc := locate.NewRegionVerID(reg.Id, reg.RegionEpoch.ConfVer, reg.RegionEpoch.Version)
-		alive := []*txnlock.Lock{e.lockAt(t, "k2"), e.lockAt(t, "k6")}
-		if ok, err := lr.BatchResolveLocks(e.bo(20000), alive, loc); ok || err != nil {
-			t.Fatalf("with a live txn: %v, %v", ok, err)
-		}
 		if ok, err := lr.BatchResolveLocks(e.bo(20000), nil, loc); !ok || err != nil {
 			t.Fatalf("no locks: %v, %v", ok, err)
 		}
@@ -482,8 +478,14 @@ func TestBatchResolveLocks(t *testing.T) {
 		if e.get(t, "k2") != "v-k2" || e.get(t, "k4") != "" {
 			t.Fatal("wrong outcome")
 		}
-		if e.lockOf(t, "k6") == nil {
-			t.Fatal("live lock resolved")
+		reg6, _ := e.c.Region(k("k6"))
+		loc6 := locate.NewRegionVerID(reg6.Id, reg6.RegionEpoch.ConfVer, reg6.RegionEpoch.Version)
+		if ok, err := lr.BatchResolveLocks(e.bo(20000), []*txnlock.Lock{e.lockAt(t, "k6"), e.lockAt(t, "k5")}, loc6); !ok || err != nil {
+			t.Fatalf("with a live txn: %v, %v", ok, err)
+		}
+		e.noLocks(t, "k5", "k6")
+		if e.get(t, "k5") != "" || e.get(t, "k6") != "" {
+			t.Fatal("the live txn was not rolled back")
 		}
 	})
 }

@@ -355,10 +355,11 @@ func (lr *LockResolver) resolvePessimisticLock(bo *retry.Backoffer, l *Lock) err
 
 // BatchResolveLocks resolves locks that all lie in region, as GC does with
 // the locks it scanned below its safe point (client-go BatchResolveLocks):
-// it finds each transaction's status once, then commits or rolls back all of
-// them in one ResolveLock request carrying every transaction. It reports
-// false, with no error, when some transaction is still alive (its lock may
-// not be resolved yet) or the region changed; the caller scans again.
+// it finds each transaction's status once, rolling back those still running
+// (GC kills them: every lock below the safe point must go), then commits or
+// rolls back all of them in one ResolveLock request carrying every
+// transaction. It reports false, with no error, when the region changed;
+// the caller scans again.
 func (lr *LockResolver) BatchResolveLocks(bo *retry.Backoffer, locks []*Lock, region locate.RegionVerID) (bool, error) {
 	if len(locks) == 0 {
 		return true, nil
@@ -369,27 +370,47 @@ func (lr *LockResolver) BatchResolveLocks(bo *retry.Backoffer, locks []*Lock, re
 		if _, ok := status[l.TxnID]; ok {
 			continue
 		}
-		st, err := lr.statusFromLock(bo, l, 0, false)
+		// GC must leave no lock below its safe point, so it kills every
+		// transaction still running there: current ts MaxUint64 makes
+		// TiKV treat every lock as expired and roll back undecided
+		// transactions (client-go BatchResolveLocks: "rollback the txn, no
+		// matter the lock is expired or not").
+		st, err := lr.getTxnStatus(bo, l.TxnID, l.Primary, 0, math.MaxUint64, true, false, l)
 		if err != nil {
 			return false, err
 		}
-		if st.ttl != 0 && st.primaryLock.GetUseAsyncCommit() && lr.o.IsExpired(l.TxnID, st.ttl) {
-			// An expired async-commit transaction: decide it from all its
-			// locks (client-go BatchResolveLocks: checkAllSecondaries).
+		if l.IsPessimistic() {
+			// A pessimistic lock's primary may not be the transaction's real
+			// primary, so its status cannot go into the batch: roll the lock
+			// back on its own (pessimistic locks are never committed; tidb
+			// #42937, #45134).
+			if err := lr.resolvePessimisticLock(bo, l); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if st.ttl != 0 && st.primaryLock.GetUseAsyncCommit() {
+			// TiKV never rolls back an async-commit primary on
+			// CheckTxnStatus: decide the transaction from all its locks
+			// (client-go checkAllSecondaries), or force it to the 2PC
+			// protocol when it turns out not to be async after all.
 			st, err = lr.resolveAsyncCommitLock(bo, l, st)
 			var na *nonAsyncCommitLock
 			if errors.As(err, &na) {
-				st, err = lr.statusFromLock(bo, l, 0, true)
+				st, err = lr.getTxnStatus(bo, l.TxnID, l.Primary, 0, math.MaxUint64, true, true, l)
 			}
 			if err != nil {
 				return false, err
 			}
 		}
 		if st.ttl != 0 {
-			return false, nil // alive: not ours to decide yet
+			return false, fmt.Errorf("txnlock: batch resolve: txn %d still alive after a forced CheckTxnStatus (protocol error)", l.TxnID)
 		}
 		status[l.TxnID] = st.CommitTS()
 		infos = append(infos, &kvrpcpb.TxnInfo{Txn: l.TxnID, Status: st.CommitTS()})
+	}
+	if len(infos) == 0 {
+		return true, nil
 	}
 	req := tikvrpc.NewRequest(tikvrpc.CmdResolveLock, &kvrpcpb.ResolveLockRequest{TxnInfos: infos})
 	resp, _, err := lr.s.Send(bo.GetCtx(), bo, req, region, readTimeoutShort)
