@@ -58,6 +58,13 @@ func TestRangeTasksUnderFaults(t *testing.T) {
 				for _, id := range e.c.StoreIDs() {
 					_ = e.c.RestartStore(id)
 				}
+				// DeleteRange first: it meets every region of the range, so
+				// the client's cache learns of a merge that undid one of the
+				// splits (SplitRegions, as client-go's, skips a key its
+				// cache says already starts a region).
+				if _, err := e.cli.DeleteRange(e.ctx, k("a3"), k("d7"), 2); err != nil {
+					t.Fatalf("DeleteRange after heal: %v", err)
+				}
 				if _, err := e.cli.SplitRegions(e.ctx, splitKeys("a5", "b5", "d5"), false); err != nil {
 					t.Fatalf("split after heal: %v", err)
 				}
@@ -65,9 +72,6 @@ func TestRangeTasksUnderFaults(t *testing.T) {
 					if e.regionStarting(t, key) == 0 {
 						t.Fatalf("no region starts at %s", key)
 					}
-				}
-				if _, err := e.cli.DeleteRange(e.ctx, k("a3"), k("d7"), 2); err != nil {
-					t.Fatalf("DeleteRange after heal: %v", err)
 				}
 				deleteFromMap(data, "a3", "d7")
 				e.checkData(t, data)

@@ -19,45 +19,6 @@ import (
 	"github.com/tikvsim/tikvsim/sim/network"
 )
 
-// adminGraft serves SplitRegion and UnsafeDestroyRange with the store's own
-// handlers (cluster.Store.SplitRegion, UnsafeDestroyRange) while the store's
-// network handler does not route them yet: the request still travels to
-// the store over the simulated network (a down or partitioned store fails as
-// it would), and only the store's "cannot serve" answer is replaced by the
-// real one.
-type adminGraft struct {
-	transport.Transport
-	c *cluster.Cluster
-}
-
-func graftAdminCommands(c *cluster.Cluster, tr transport.Transport) transport.Transport {
-	return &adminGraft{Transport: tr, c: c}
-}
-
-func (g *adminGraft) SendRequest(ctx context.Context, addr string, req *tikvrpc.Request, timeout time.Duration) (*tikvrpc.Response, error) {
-	resp, err := g.Transport.SendRequest(ctx, addr, req, timeout)
-	var unknown *cluster.ErrUnknownRequest
-	if !errors.As(err, &unknown) {
-		return resp, err
-	}
-	for _, id := range g.c.StoreIDs() {
-		if cluster.StoreNode(id) != addr {
-			continue
-		}
-		switch q := req.Req.(type) {
-		case *kvrpcpb.UnsafeDestroyRangeRequest:
-			return &tikvrpc.Response{Resp: g.c.Store(id).UnsafeDestroyRange(q)}, nil
-		case *kvrpcpb.SplitRegionRequest:
-			r, err := g.c.Store(id).SplitRegion(ctx, q)
-			if err != nil {
-				return nil, &transport.SendError{Addr: addr, Err: err}
-			}
-			return &tikvrpc.Response{Resp: r}, nil
-		}
-	}
-	return resp, err
-}
-
 // scanAll returns every key and value from "" on at a fresh timestamp.
 func (e *env) scanAll(t *testing.T) map[string]string {
 	t.Helper()

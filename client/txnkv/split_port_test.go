@@ -22,8 +22,7 @@ import (
 	"github.com/tikvsim/tikvsim/sim/network"
 )
 
-// runCluster is runHooked on a cluster of cfg (TxnKeys is forced on), with
-// the admin command graft installed (see graftAdminCommands).
+// runCluster is runHooked on a cluster of cfg (TxnKeys is forced on).
 func runCluster(t *testing.T, seed uint64, cfg cluster.Config, body func(e *env, h *hookTransport)) {
 	t.Helper()
 	w := sim.New(seed, sim.Options{MaxTime: 2 * time.Hour})
@@ -31,7 +30,7 @@ func runCluster(t *testing.T, seed uint64, cfg cluster.Config, body func(e *env,
 	cfg.TxnKeys = true
 	c := cluster.New(w, net, cfg)
 	r := clock.New(w)
-	h := &hookTransport{Transport: graftAdminCommands(c, c.NewTransport("app"))}
+	h := &hookTransport{Transport: c.NewTransport("app")}
 	cli, err := txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(h), txnkv.WithPD(c.NewPDClient("app")))
 	if err != nil {
 		t.Fatal(err)

@@ -333,7 +333,8 @@ type unservedReq struct{ kvrpcpb.GetRequest }
 func TestStoreRefusesUnknownMessages(t *testing.T) {
 	run(t, 33, Config{}, func(e *env) {
 		ctx, leader := e.ctxFor("a")
-		for _, msg := range []any{"hello", &unservedReq{kvrpcpb.GetRequest{Context: ctx, Key: []byte("a")}}} {
+		for _, msg := range []any{"hello", &unservedReq{kvrpcpb.GetRequest{Context: ctx, Key: []byte("a")}},
+			&kvrpcpb.FlashbackToVersionRequest{Context: ctx, Version: 1}} {
 			_, err := e.call(leader, msg)
 			var ue *ErrUnknownRequest
 			if !errors.As(err, &ue) || !strings.Contains(ue.Error(), fmt.Sprintf("%T", msg)) {

@@ -17,12 +17,10 @@ import (
 // (src/server/service/kv.rs split_region), a region command, and
 // UnsafeDestroyRange (kv.rs unsafe_destroy_range), a store-wide one.
 //
-// Both are served by exported Store methods. The store's network handler
-// (store.go serve) does not route them yet: SplitRegion needs
-// `specs[reflect.TypeOf(&kvrpcpb.SplitRegionRequest{})] = &splitRegionSpec`
-// in commands.go's init, UnsafeDestroyRange a case before serve's region
-// checks. Until then the client's tests graft the methods onto their
-// transport.
+// Both are served by exported Store methods, which the store's network
+// handler (store.go serve) calls: UnsafeDestroyRange before any region
+// check, SplitRegion (registered in commands.go's init) after the command
+// lookup, so it skips the storage's API version check as kv.rs does.
 
 // splitRegionSpec: SplitRegion is proposed through the region's leader,
 // so the usual checks apply (store, region, leader, peer, version; the split
@@ -159,7 +157,7 @@ func (c *Cluster) splitRegion(r *region, q *kvrpcpb.SplitRegionRequest) *kvrpcpb
 // store served removes the data for all of them. A store that is down does
 // not answer: the network reports the call as not sent.
 //
-// See SplitRegion for how it is reached.
+// The store's network handler serves it before any region check.
 func (s *Store) UnsafeDestroyRange(req *kvrpcpb.UnsafeDestroyRangeRequest) *kvrpcpb.UnsafeDestroyRangeResponse {
 	if len(req.GetStartKey()) == 0 || len(req.GetEndKey()) == 0 {
 		return &kvrpcpb.UnsafeDestroyRangeResponse{Error: "unsafe destroy range: start and end keys must not be empty"}

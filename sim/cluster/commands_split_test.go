@@ -97,6 +97,36 @@ func TestStoreUnsafeDestroyRange(t *testing.T) {
 	})
 }
 
+// TestStoreRoutesAdminCommands: both admin commands reach the store over
+// the network: SplitRegion with its region checks (a follower answers
+// NotLeader), UnsafeDestroyRange without any region in the request.
+func TestStoreRoutesAdminCommands(t *testing.T) {
+	run(t, 64, Config{}, func(e *env) {
+		rctx, leader := e.ctxFor("a")
+		out, err := e.call(leader, &kvrpcpb.SplitRegionRequest{Context: rctx, SplitKey: []byte("f")})
+		if sr, ok := out.(*kvrpcpb.SplitRegionResponse); err != nil || !ok || sr.RegionError != nil || string(sr.Right.GetStartKey()) != "f" {
+			t.Fatalf("split over the network: %v, %v", out, err)
+		}
+		rctx, leader = e.ctxFor("a")
+		follower := leader%3 + 1
+		rctx.Peer = nil
+		out, err = e.call(follower, &kvrpcpb.SplitRegionRequest{Context: rctx, SplitKey: []byte("c")})
+		if err != nil || regionError(out).GetNotLeader() == nil {
+			t.Fatalf("split at a follower: %v, %v", out, err)
+		}
+		eng := e.c.Engine()
+		eng.Prewrite(&kvrpcpb.PrewriteRequest{PrimaryLock: []byte("b"), StartVersion: 10, LockTtl: 1000,
+			Mutations: []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("b"), Value: []byte("v")}}})
+		out, err = e.call(follower, &kvrpcpb.UnsafeDestroyRangeRequest{StartKey: []byte("a"), EndKey: []byte("c")})
+		if ud, ok := out.(*kvrpcpb.UnsafeDestroyRangeResponse); err != nil || !ok || ud.Error != "" {
+			t.Fatalf("unsafe destroy range over the network: %v, %v", out, err)
+		}
+		if got := eng.ScanLock(&kvrpcpb.ScanLockRequest{MaxVersion: 100}); len(got.Locks) != 0 {
+			t.Fatalf("locks left: %v", got.Locks)
+		}
+	})
+}
+
 // TestPDClientScatterAndGetOperator: the PD adapter's ScatterRegions makes
 // PD create an operator that GetOperator reports; an unknown region is a
 // header error in GetOperator's answer, an error for ScatterRegions.

@@ -56,9 +56,24 @@ func (s *Store) serve(ctx context.Context, _ string, msg any) (any, error) {
 	if !ok {
 		return nil, &ErrUnknownRequest{Type: fmt.Sprintf("%T", msg)}
 	}
+	// UnsafeDestroyRange is store-wide: no region, no region checks
+	// (kv.rs unsafe_destroy_range hands it to the GC worker).
+	if q, ok := msg.(*kvrpcpb.UnsafeDestroyRangeRequest); ok {
+		return s.UnsafeDestroyRange(q), nil
+	}
 	spec, ok := specs[reflect.TypeOf(msg)]
 	if !ok {
 		return nil, &ErrUnknownRequest{Type: fmt.Sprintf("%T", msg)}
+	}
+	// SplitRegion goes to the raftstore without the storage's API version
+	// check (kv.rs split_region); Store.SplitRegion makes the rest of the
+	// checks below.
+	if q, ok := msg.(*kvrpcpb.SplitRegionRequest); ok {
+		resp, err := s.SplitRegion(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
 	if s.busy {
 		return regionErr(spec, &errorpb.Error{Message: "server is busy",

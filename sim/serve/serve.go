@@ -348,31 +348,6 @@ func (s *Server) CreateKeyspace(name string, raw bool) (*keyspacepb.KeyspaceMeta
 	return m, nil
 }
 
-// storeAdmin serves one of the store-wide admin commands (SplitRegion,
-// UnsafeDestroyRange). It sends req to the store node like any request;
-// while the store's network handler does not route it yet (see sim/cluster
-// commands_split.go), it calls the store's method directly inside the world
-// instead, which skips network faults but not the store's own checks.
-func (s *Server) storeAdmin(ctx context.Context, id uint64, req any, direct func(context.Context, *cluster.Store) (any, error)) (any, error) {
-	out, err := s.call(ctx, cluster.StoreNode(id), req)
-	var ue *cluster.ErrUnknownRequest
-	if !errors.As(err, &ue) {
-		return out, err
-	}
-	deadline, ok := ctx.Deadline()
-	err = s.inWorld(func() error {
-		if !ok {
-			deadline = s.w.Now().Add(time.Minute)
-		}
-		wctx, cancel := s.w.WithDeadline(context.Background(), deadline)
-		defer cancel()
-		var err error
-		out, err = direct(wctx, s.c.Store(id))
-		return err
-	})
-	return out, err
-}
-
 // safeTS computes store id's safe ts inside the world (see
 // tikvServer.GetStoreSafeTS).
 func (s *Server) safeTS(ctx context.Context, id uint64) (uint64, error) {

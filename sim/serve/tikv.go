@@ -8,7 +8,6 @@ import (
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
-	"github.com/tikvsim/tikvsim/sim/cluster"
 )
 
 // tikvServer is tikvpb.TikvServer over one fake store node: BatchCommands
@@ -226,25 +225,14 @@ func (t *tikvServer) MvccGetByKey(ctx context.Context, req *kvrpcpb.MvccGetByKey
 }
 
 // SplitRegion implements tikvpb.TikvServer: the store splits the region
-// (asking PD for ids) and answers the new regions.
+// (asking PD for ids) and answers the new regions. Not batched: client-go
+// and TiKV send it as a unary RPC.
 func (t *tikvServer) SplitRegion(ctx context.Context, req *kvrpcpb.SplitRegionRequest) (*kvrpcpb.SplitRegionResponse, error) {
-	out, err := t.s.storeAdmin(ctx, t.id, req, func(ctx context.Context, st *cluster.Store) (any, error) {
-		return st.SplitRegion(ctx, req)
-	})
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return out.(*kvrpcpb.SplitRegionResponse), nil
+	return callAs[*kvrpcpb.SplitRegionResponse](t.s, ctx, t.node, req)
 }
 
 // UnsafeDestroyRange implements tikvpb.TikvServer: the store-wide range
-// removal GC sends to every store (no region check).
+// removal GC sends to every store (no region check). Not batched either.
 func (t *tikvServer) UnsafeDestroyRange(ctx context.Context, req *kvrpcpb.UnsafeDestroyRangeRequest) (*kvrpcpb.UnsafeDestroyRangeResponse, error) {
-	out, err := t.s.storeAdmin(ctx, t.id, req, func(_ context.Context, st *cluster.Store) (any, error) {
-		return st.UnsafeDestroyRange(req), nil
-	})
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return out.(*kvrpcpb.UnsafeDestroyRangeResponse), nil
+	return callAs[*kvrpcpb.UnsafeDestroyRangeResponse](t.s, ctx, t.node, req)
 }
