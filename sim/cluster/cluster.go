@@ -103,6 +103,10 @@ type Config struct {
 	// V1 raw mode. A cluster serves one kind of data, as a V1 cluster does in
 	// practice; raw commands always compare keys as given.
 	TxnKeys bool
+	// SafeTSInterval is how often a store advances the resolved ts of the
+	// regions it leads and tells their followers (TiKV's
+	// resolved-ts.advance-ts-interval; default 1s). See replica_read.go.
+	SafeTSInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -121,6 +125,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ElectionTimeout <= 0 {
 		c.ElectionTimeout = 2 * time.Second
+	}
+	if c.SafeTSInterval <= 0 {
+		c.SafeTSInterval = time.Second
 	}
 	if c.MaxEntrySize <= 0 {
 		c.MaxEntrySize = 8 << 20
@@ -171,6 +178,10 @@ type Cluster struct {
 	// staleApplied counts the writes applied although their proposer
 	// answered StaleCommand (Store.serve, maybeApplyStale).
 	staleApplied int
+	// safe is each store's safe ts per region (replica_read.go).
+	safe map[uint64]*safeTSState
+	// readIndexes counts the read indexes leaders granted.
+	readIndexes uint64
 }
 
 // New boots a cluster on world w and network net: PD, the stores, the
@@ -179,7 +190,7 @@ type Cluster struct {
 // task.
 func New(w *sim.World, net *network.Network, cfg Config) *Cluster {
 	cfg = cfg.withDefaults()
-	c := &Cluster{w: w, net: net, cfg: cfg, pdUp: true, rng: w.Rand("cluster"), waiters: make(map[uint64]*lockWaiter)}
+	c := &Cluster{w: w, net: net, cfg: cfg, pdUp: true, rng: w.Rand("cluster"), waiters: make(map[uint64]*lockWaiter), safe: make(map[uint64]*safeTSState)}
 	c.engine = mvcc.New(mvcc.Config{APIVersion: cfg.APIVersion})
 	c.pd = pd.New(w.Now(), pd.Config{Seed: w.Seed(), MaxPeerCount: uint32(cfg.Replicas), NoKeyspaceRegionSplit: cfg.APIVersion != kvrpcpb.APIVersion_V2})
 	for i := 1; i <= cfg.Stores; i++ {
@@ -194,6 +205,7 @@ func New(w *sim.World, net *network.Network, cfg Config) *Cluster {
 	w.Spawn("pd-ticker", c.pdTicker)
 	for _, s := range c.stores {
 		w.Spawn(s.addr+"-heartbeat", s.heartbeatLoop)
+		w.Spawn(s.addr+"-resolved-ts", s.resolvedTSLoop)
 	}
 	c.check()
 	return c

@@ -52,6 +52,9 @@ type contexted interface {
 
 // serve is the store's network handler.
 func (s *Store) serve(ctx context.Context, _ string, msg any) (any, error) {
+	if resp, ok := s.serveReplicaRPC(msg); ok {
+		return resp, nil
+	}
 	req, ok := msg.(contexted)
 	if !ok {
 		return nil, &ErrUnknownRequest{Type: fmt.Sprintf("%T", msg)}
@@ -111,6 +114,12 @@ func (s *Store) serve(ctx context.Context, _ string, msg any) (any, error) {
 	} else if spec.write && r2.term != term {
 		s.c.maybeApplyStale(req, spec, r)
 		return regionErr(spec, &errorpb.Error{Message: "stale command", StaleCommand: &errorpb.StaleCommand{}}), nil
+	}
+	if r2 := s.c.regionByID(r.meta.Id); r2 != nil && r2.leader != s.id {
+		// A replica or stale read on a follower (replica_read.go).
+		if rerr := s.followerRead(ctx, req, r); rerr != nil {
+			return regionErr(spec, rerr), nil
+		}
 	}
 	if spec.needsMaxTS != nil && spec.needsMaxTS(req) && !r.maxTSSynced {
 		return regionErr(spec, &errorpb.Error{Message: "max timestamp not synced",
@@ -183,7 +192,7 @@ func (s *Store) check(req contexted, spec *cmdSpec) (*region, *errorpb.Error) {
 		return nil, &errorpb.Error{Message: fmt.Sprintf("region %d is not found", rctx.GetRegionId()),
 			RegionNotFound: &errorpb.RegionNotFound{RegionId: rctx.GetRegionId()}}
 	}
-	if r.leader != s.id {
+	if r.leader != s.id && !replicaReadable(req, spec) {
 		nl := &errorpb.NotLeader{RegionId: r.meta.Id}
 		if p := r.peerOn(r.leader); p != nil {
 			nl.Leader = proto.Clone(p).(*metapb.Peer)
