@@ -25,6 +25,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/client/internal/apicodec"
+	"github.com/tikvsim/tikvsim/client/internal/latch"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/metrics"
@@ -47,6 +48,7 @@ type config struct {
 	cache      locate.Options
 	logger     *slog.Logger
 	metrics    *metrics.Metrics
+	latches    uint
 	apiVersion kvrpcpb.APIVersion
 	keyspace   string
 	meta       *keyspacepb.KeyspaceMeta
@@ -96,6 +98,14 @@ func WithPD(p pd.Client) Option { return func(c *config) { c.pd = p } }
 // WithRegionCache sets the region cache options.
 func WithRegionCache(o locate.Options) Option { return func(c *config) { c.cache = o } }
 
+// WithLocalLatches turns on local latches with size slots (client-go
+// EnableTxnLocalLatches; TiDB's default size is 2048000): optimistic
+// commits of this client on the same keys run one after the other, and a
+// transaction that a local commit already conflicts with fails with
+// tikverr.ErrWriteConflictInLatch before sending anything. 0 (the default)
+// leaves them off.
+func WithLocalLatches(size uint) Option { return func(c *config) { c.latches = size } }
+
 // ErrClosed is returned by a closed Client.
 var ErrClosed = errors.New("txnkv: client is closed")
 
@@ -141,8 +151,12 @@ func NewClient(opts ...Option) (*Client, error) {
 	s := sender.NewWithCodec(cache, cfg.tr, codec)
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
 	o := oracle.NewPDOracle(cfg.rt, cfg.pd, 0)
+	var latches *latch.Latches
+	if cfg.latches > 0 {
+		latches = latch.New(cfg.rt, cfg.latches)
+	}
 	return &Client{cfg: cfg, codec: codec, cache: cache, oracle: o, store: &transaction.Store{
-		RT: cfg.rt, Sender: s, Oracle: o, Resolver: txnlock.NewLockResolver(s, o),
+		RT: cfg.rt, Sender: s, Oracle: o, Resolver: txnlock.NewLockResolver(s, o), Latches: latches,
 	}}, nil
 }
 

@@ -123,6 +123,11 @@ type committer struct {
 	startTime time.Time
 	size      int
 	opts      commitOptions
+	// bg is the caller's context without its cancellation: the work that
+	// outlives Commit (secondary commits, cleanup, heartbeats) still
+	// carries the caller's request source, resource group and
+	// interceptors, as client-go's background commits do.
+	bg context.Context
 
 	// asyncCommit and onePC are the protocol in force: set before prewrite
 	// when the transaction qualifies, cleared by any batch whose answer
@@ -296,7 +301,7 @@ func (c *committer) execute(ctx context.Context) error {
 		c.commitTS = ts
 		keys := c.committableKeys()
 		c.store.RT.Go("async-commit", func() {
-			sbo := c.backoffer(context.Background(), commitMaxBackoff)
+			sbo := c.backoffer(c.background(), commitMaxBackoff)
 			_ = c.commitKeys(sbo, keys)
 		})
 		return nil
@@ -324,7 +329,7 @@ func (c *committer) execute(ctx context.Context) error {
 		// Secondaries commit in the background: the transaction is already
 		// committed; a failure leaves locks that readers resolve.
 		c.store.RT.Go("commit-secondaries", func() {
-			sbo := c.backoffer(context.Background(), commitMaxBackoff)
+			sbo := c.backoffer(c.background(), commitMaxBackoff)
 			_ = c.commitKeys(sbo, secondaries)
 		})
 	}
@@ -520,7 +525,7 @@ func (c *committer) commitBatch(bo *retry.Backoffer, b batch) error {
 func (c *committer) cleanupAsync() {
 	keys := keysOf(c.muts)
 	c.store.RT.Go("2pc-cleanup", func() {
-		bo := c.backoffer(context.Background(), commitMaxBackoff)
+		bo := c.backoffer(c.background(), commitMaxBackoff)
 		bs, err := c.groups(bo, keys, func(k []byte) int { return len(k) })
 		if err != nil {
 			return

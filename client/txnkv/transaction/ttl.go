@@ -42,7 +42,7 @@ func (c *committer) keepAlive(m *ttlManager) {
 			return // stopped
 		}
 		ttl := uint64((rt.Since(r, c.startTime) + managedLockTTL).Milliseconds())
-		bo := c.backoffer(context.Background(), 2000)
+		bo := c.backoffer(c.background(), 2000)
 		req := &kvrpcpb.TxnHeartBeatRequest{PrimaryLock: c.primary, StartVersion: c.startTS, AdviseLockTtl: ttl}
 		loc, err := c.store.Sender.Cache().LocateKey(bo.GetCtx(), nil, c.primary)
 		if err != nil {

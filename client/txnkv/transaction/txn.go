@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tikvsim/tikvsim/client/internal/latch"
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/internal/unionstore"
 	"github.com/tikvsim/tikvsim/client/oracle"
@@ -40,6 +41,10 @@ type Store struct {
 	Sender   *sender.Sender
 	Oracle   oracle.Oracle
 	Resolver *txnlock.LockResolver
+	// Latches, when set, are the client's local latches: optimistic
+	// commits of one client on the same keys queue up locally instead of
+	// conflicting on TiKV (client-go EnableTxnLocalLatches).
+	Latches *latch.Latches
 }
 
 // ErrInvalidTxn is returned by a transaction used after Commit or Rollback.
@@ -324,8 +329,9 @@ func (t *KVTxn) Commit(ctx context.Context) error {
 	if len(muts) == 0 {
 		return nil
 	}
-	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: primaryOf(muts), startTime: t.startTime, opts: opts}
-	err := c.execute(ctx)
+	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: primaryOf(muts), startTime: t.startTime, opts: opts,
+		bg: context.WithoutCancel(ctx)}
+	err := t.executeLatched(ctx, c)
 	t.mu.Lock()
 	switch {
 	case c.onePC.Load():
