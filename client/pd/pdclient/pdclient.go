@@ -5,8 +5,10 @@
 //
 // Besides pd.Client it has the optional capabilities other packages look
 // for by type assertion: LoadKeyspace (rawkv.KeyspaceLoader, for API V2
-// clients built with rawkv.NewClientWithOpts) and pd.GCStates (PD's
-// GC-states API, for txnkv's GC, GC barriers and CheckVisibility; gc.go).
+// clients built with rawkv.NewClientWithOpts), pd.GCStates (PD's
+// GC-states API, for txnkv's GC, GC barriers and CheckVisibility; gc.go)
+// and pd.RegionScatterer (PD's ScatterRegions and GetOperator, for txnkv's
+// SplitRegions with scatter and WaitScatterRegionFinish; scatter.go).
 // Inner gives the pd client itself, for PD calls no edge carries.
 //
 // Mapping onto the pd client:
