@@ -132,9 +132,9 @@ func TestReplicaSelectorCalculateScore(t *testing.T) {
 	sel := NewReplicaSelector(selectorReplicas(true), 0, SelectorOptions{ReplicaRead: tikvrpc.ReplicaReadMixed, ReadOnly: true,
 		Labels: []*metapb.StoreLabel{{Key: "zone", Value: "z1"}}})
 	for _, c := range []struct {
-		i                                   int
+		i                                    int
 		tryLeader, preferLeader, learnerOnly bool
-		want                                int
+		want                                 int
 	}{
 		{0, false, false, false, scoreLabelMatches | scoreNotAttempted},
 		{0, true, false, false, scoreLabelMatches | scorePreferLeader | scoreNotAttempted},

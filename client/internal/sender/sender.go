@@ -2,8 +2,8 @@
 // region's leader, understands the region error that comes back, updates the
 // region cache, backs off on the Clock and retries, within the Backoffer's
 // budget. It mirrors client-go's RegionRequestSender for leader routing
-// (internal/locate/region_request.go, onRegionError and onSendFail);
-// replica selection comes with replication.
+// (internal/locate/region_request.go, onRegionError and onSendFail); replica
+// and stale reads go through locate.ReplicaSelector (replica.go).
 //
 // Send returns one of:
 //   - a response without region error: done;
@@ -54,6 +54,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gogo/protobuf/proto"
@@ -82,6 +83,9 @@ type Sender struct {
 	codec *apicodec.Codec // nil: requests go out as given
 	obs   Observer
 	rc    resourcecontrol.KVInterceptor // nil: no client-wide resource control
+	// replicaSeed breaks ties between equally good replicas, round robin.
+	replicaSeed atomic.Uint32
+	readTS      ReadTSValidator // nil: stale reads' ts are not checked
 }
 
 // New returns a sender routing through cache and sending with tr. Requests
@@ -133,7 +137,18 @@ func (b PDBackoffer) Backoff(_ context.Context, err error) error {
 
 // Send sends req to region, retrying what the sender can retry by itself.
 // See the package doc for what the result means.
-func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Request, region locate.RegionVerID, timeout time.Duration) (*tikvrpc.Response, *locate.RPCContext, error) {
+//
+// A replica or stale read (req.ReplicaReadType other than the leader, or
+// req.StaleRead) goes through a locate.ReplicaSelector instead (replica.go);
+// opts refine its choice.
+func (s *Sender) Send(ctx context.Context, bo *retry.Backoffer, req *tikvrpc.Request, region locate.RegionVerID, timeout time.Duration, opts ...ReadOption) (*tikvrpc.Response, *locate.RPCContext, error) {
+	if isReplicaRead(req) {
+		var ro readOptions
+		for _, o := range opts {
+			o(&ro)
+		}
+		return s.sendReplica(ctx, bo, req, region, timeout, ro)
+	}
 	notReady := 0 // DataIsNotReady answers so far
 	sends := 0    // transport calls so far
 	ctl := s.prepare(ctx, req)

@@ -31,12 +31,12 @@ func (s *Sender) KeyLocator(key []byte, byEnd bool) Locator {
 // caller of client-go's SendReq writes. The response has a body and no region
 // error. loc is the last region located (nil when locating failed).
 func (s *Sender) SendLocated(ctx context.Context, bo *retry.Backoffer, where Locator, timeout time.Duration,
-	mk func(loc *locate.KeyLocation) *tikvrpc.Request) (resp *tikvrpc.Response, loc *locate.KeyLocation, err error) {
+	mk func(loc *locate.KeyLocation) *tikvrpc.Request, opts ...ReadOption) (resp *tikvrpc.Response, loc *locate.KeyLocation, err error) {
 	for {
 		if loc, err = where(ctx, bo); err != nil {
 			return nil, nil, err
 		}
-		if resp, _, err = s.Send(ctx, bo, mk(loc), loc.Region, timeout); err != nil {
+		if resp, _, err = s.Send(ctx, bo, mk(loc), loc.Region, timeout, opts...); err != nil {
 			return nil, loc, err
 		}
 		if re, _ := resp.GetRegionError(); re != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvsim/tikvsim/client/config/retry"
 	"github.com/tikvsim/tikvsim/client/internal/locate"
@@ -53,6 +54,13 @@ type KVSnapshot struct {
 	mu        sync.Mutex
 	resolved  []uint64 // txns whose locks this snapshot skips
 	committed []uint64 // txns whose locks this snapshot reads through
+
+	// Replica and stale read settings (replica.go), under mu.
+	replicaRead tikvrpc.ReplicaReadType
+	labels      []*metapb.StoreLabel
+	adjuster    ReplicaReadAdjuster
+	stale       bool
+	metLock     bool // a stale read met a lock: read from the leader from now on
 }
 
 // New returns a snapshot at version.
@@ -110,8 +118,8 @@ func appendNew(dst, src []uint64) []uint64 {
 // region holding the keys just below key), relocating on region errors.
 func (s *KVSnapshot) sendTo(bo *retry.Backoffer, key []byte, byEnd bool, typ tikvrpc.CmdType, mk func(loc *locate.KeyLocation) any) (*tikvrpc.Response, *locate.KeyLocation, error) {
 	return s.s.SendLocated(bo.GetCtx(), bo, s.s.KeyLocator(key, byEnd), readTimeout, func(loc *locate.KeyLocation) *tikvrpc.Request {
-		return tikvrpc.NewRequest(typ, mk(loc), s.context())
-	})
+		return s.newRequest(typ, mk(loc), 1)
+	}, s.readOptions(1)...)
 }
 
 // Get returns key's value at the snapshot, or tikverr.ErrNotExist.
@@ -130,6 +138,7 @@ func (s *KVSnapshot) Get(ctx context.Context, key []byte) ([]byte, error) {
 			if ke.Locked == nil {
 				return nil, tikverr.ExtractKeyErr(ke)
 			}
+			s.onLock()
 			if firstLock == 0 {
 				firstLock = ke.Locked.LockVersion
 			} else if s.version == math.MaxUint64 && ke.Locked.LockVersion != firstLock {
@@ -213,8 +222,8 @@ func (s *KVSnapshot) batchGet(bo *retry.Backoffer, keys [][]byte, put func(k, v 
 func (s *KVSnapshot) batchGetRegion(bo *retry.Backoffer, region locate.RegionVerID, keys [][]byte, put func(k, v []byte)) error {
 	pending := keys
 	for len(pending) > 0 {
-		req := tikvrpc.NewRequest(tikvrpc.CmdBatchGet, &kvrpcpb.BatchGetRequest{Keys: pending, Version: s.version}, s.context())
-		resp, _, err := s.s.Send(bo.GetCtx(), bo, req, region, readTimeout)
+		req := s.newRequest(tikvrpc.CmdBatchGet, &kvrpcpb.BatchGetRequest{Keys: pending, Version: s.version}, len(pending))
+		resp, _, err := s.s.Send(bo.GetCtx(), bo, req, region, readTimeout, s.readOptions(len(pending))...)
 		if err != nil {
 			return err
 		}
@@ -250,6 +259,7 @@ func (s *KVSnapshot) batchGetRegion(bo *retry.Backoffer, region locate.RegionVer
 		if len(locks) == 0 {
 			return nil
 		}
+		s.onLock()
 		if err := s.resolve(bo, locks); err != nil {
 			return err
 		}
