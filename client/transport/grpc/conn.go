@@ -275,6 +275,16 @@ func (c *conn) dropStream(s *stream) {
 	s.cancel()
 }
 
+// ready reports whether the gRPC connection is ready now.
+func (c *conn) ready() bool { return c.cc.GetState() == connectivity.Ready }
+
+// reconnecting reports whether the gRPC connection is trying to connect:
+// connecting, or in transient failure waiting out its reconnect backoff.
+func (c *conn) reconnecting() bool {
+	st := c.cc.GetState()
+	return st == connectivity.Connecting || st == connectivity.TransientFailure
+}
+
 // waitReady waits until the connection is ready, at most DialTimeout
 // (client-go client_batch.go waitConnReady).
 func (c *conn) waitReady(ctx context.Context) error {

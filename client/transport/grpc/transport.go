@@ -116,6 +116,16 @@ type pool struct {
 
 // pick returns a live connection to addr, dialling as needed, and counts it
 // active; the caller must call done on it.
+//
+// Connections are taken round robin, except that one still reconnecting
+// (connecting, or waiting out gRPC's reconnect backoff after its store
+// went away) is passed over for a ready connection to the same address
+// when there is one: a request handed to it would wait for the reconnect
+// and, after DialTimeout, fail as not sent although the store is up.
+// client-go's batchConn.getClientAndSend likewise skips a client whose
+// stream is being re-created (internal/client/conn_batch.go, tryLockForSend).
+// A connection not dialled yet is dialled and used; an idle one connects on
+// use. With none ready, the round-robin one is used all the same.
 func (t *Transport) pick(addr string) (*conn, error) {
 	t.mu.RLock()
 	p, ok := t.pools[addr]
@@ -149,10 +159,26 @@ func (t *Transport) pick(addr string) (*conn, error) {
 			return nil, err
 		}
 		p.conns[i], c = nc, nc
+	} else if c.reconnecting() {
+		if r := p.readyFrom(i); r != nil {
+			c = r
+		}
 	}
 	c.active.Add(1)
 	c.lastUsed.Store(time.Now().UnixNano())
 	return c, nil
+}
+
+// readyFrom returns the first ready live connection after index i, round
+// robin, or nil. p.mu must be held.
+func (p *pool) readyFrom(i int) *conn {
+	for k := 1; k < len(p.conns); k++ {
+		c := p.conns[(i+k)%len(p.conns)]
+		if c != nil && !c.gone.Load() && c.ready() {
+			return c
+		}
+	}
+	return nil
 }
 
 // release ends a request's use of c.
