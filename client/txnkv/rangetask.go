@@ -133,16 +133,14 @@ func (c *Client) UnsafeDestroyRange(ctx context.Context, startKey, endKey []byte
 	return nil
 }
 
+// unsafeDestroyRangeOn sends one store its UnsafeDestroyRange through the
+// request sender's store path (Sender.SendStore): once, with the context's
+// RPC interceptors, resource control and request settings, the keys
+// through the API codec, as client-go sends it through its intercepted RPC
+// client (tikv/gc.go UnsafeDestroyRange: s.GetTiKVClient().SendRequest).
 func (c *Client) unsafeDestroyRangeOn(ctx context.Context, st *metapb.Store, startKey, endKey []byte) error {
 	req := tikvrpc.NewRequest(tikvrpc.CmdUnsafeDestroyRange, &kvrpcpb.UnsafeDestroyRangeRequest{StartKey: startKey, EndKey: endKey})
-	if codec := c.store.Sender.Codec(); codec != nil {
-		wire, err := codec.EncodeRequest(req)
-		if err != nil {
-			return err
-		}
-		req = wire
-	}
-	resp, err := c.cfg.tr.SendRequest(ctx, st.GetAddress(), req, unsafeDestroyRangeTimeout)
+	resp, err := c.store.Sender.SendStore(ctx, st.GetAddress(), req, unsafeDestroyRangeTimeout)
 	if err != nil {
 		return err
 	}

@@ -12,9 +12,11 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
+	"github.com/tikvsim/tikvsim/client/tikvrpc/interceptor"
 	"github.com/tikvsim/tikvsim/client/transport"
 	"github.com/tikvsim/tikvsim/client/txnkv"
 	"github.com/tikvsim/tikvsim/client/txnkv/rangetask"
+	"github.com/tikvsim/tikvsim/client/util"
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
 )
@@ -310,5 +312,68 @@ func TestUnsafeDestroyRange(t *testing.T) {
 		}
 		deleteFromMap(data, "c5", "d5")
 		e.checkData(t, data)
+	})
+}
+
+// TestUnsafeDestroyRangeThroughSender: the store-wide requests go through
+// the request sender's store path, so the context's RPC interceptors see
+// one per store (with the context's resource group), as client-go's
+// intercepted client does.
+func TestUnsafeDestroyRangeThroughSender(t *testing.T) {
+	runCluster(t, 48, cluster.Config{SplitKeys: splitKeys("c")}, func(e *env, h *hookTransport) {
+		data := e.deleteRangeData(t)
+		var targets []string
+		it := interceptor.NewRPCInterceptor("record", func(next interceptor.RPCInterceptorFunc) interceptor.RPCInterceptorFunc {
+			return func(target string, req *tikvrpc.Request) (*tikvrpc.Response, error) {
+				if q := req.UnsafeDestroyRange(); q != nil && string(q.StartKey) == "b" && req.GetResourceGroupName() == "gc" {
+					targets = append(targets, target)
+				}
+				return next(target, req)
+			}
+		})
+		ctx := util.WithResourceGroupName(interceptor.WithRPCInterceptor(e.ctx, it), "gc")
+		if err := e.cli.UnsafeDestroyRange(ctx, k("b"), k("c5")); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(targets)
+		var want []string
+		for _, id := range e.c.StoreIDs() {
+			want = append(want, cluster.StoreNode(id))
+		}
+		slices.Sort(want)
+		if !slices.Equal(targets, want) {
+			t.Fatalf("the interceptor saw UnsafeDestroyRange to %v, want %v", targets, want)
+		}
+		deleteFromMap(data, "b", "c5")
+		e.checkData(t, data)
+	})
+}
+
+// TestAPIV2UnsafeDestroyRangeStaysInKeyspace: in API V2 the range's keys
+// go through the codec: destroying [a, n) in keyspace ks1 removes ks1's
+// keys only, not ks2's same user keys.
+func TestAPIV2UnsafeDestroyRangeStaysInKeyspace(t *testing.T) {
+	runV2(t, 33, []string{"m"}, func(e *v2env) {
+		for _, cli := range []*txnkv.Client{e.cli, e.cli2} {
+			txn, err := cli.Begin(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{"a", "m", "z"} {
+				_ = txn.Set(k(key), k("v"))
+			}
+			if err := txn.Commit(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.cli.UnsafeDestroyRange(e.ctx, k("a"), k("n")); err != nil {
+			t.Fatal(err)
+		}
+		if got := scanAll(t, e.ctx, e.cli, false); fmt.Sprint(got) != "[z=v]" {
+			t.Fatalf("ks1 after destroying [a, n): %v", got)
+		}
+		if got := scanAll(t, e.ctx, e.cli2, false); fmt.Sprint(got) != "[a=v m=v z=v]" {
+			t.Fatalf("ks2 after ks1 destroyed [a, n): %v", got)
+		}
 	})
 }
