@@ -133,7 +133,10 @@ func (e *Engine) startWait(req *kvrpcpb.PessimisticLockRequest, key []byte, hold
 		e.det.add(e.detID, w.token, req.GetStartVersion(), holders, key, req.GetContext().GetResourceGroupTag())
 	}
 	timeout := e.cfg.WaitForLockTimeout
-	if wt := req.GetWaitTimeout(); wt > 0 && time.Duration(wt)*time.Millisecond < timeout {
+	// Compared in ms: client-go's LockAlwaysWait is MaxInt64 ms, which
+	// overflows a Duration (TiKV WaitTimeout::from_encode_i64 then caps it
+	// at wait-for-lock-timeout).
+	if wt := req.GetWaitTimeout(); wt > 0 && wt < timeout.Milliseconds() {
 		timeout = time.Duration(wt) * time.Millisecond
 	}
 	return nil, &LockWait{Token: w.token, StartTS: req.GetStartVersion(), ForUpdateTS: req.GetForUpdateTs(),
