@@ -44,6 +44,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/metrics"
 	"github.com/tikvsim/tikvsim/client/pd"
+	"github.com/tikvsim/tikvsim/client/resourcecontrol"
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
@@ -141,6 +142,17 @@ type config struct {
 	meta       *keyspacepb.KeyspaceMeta
 	logger     *slog.Logger
 	metrics    *metrics.Metrics
+	rc         resourcecontrol.KVInterceptor
+}
+
+// WithResourceControl makes rc charge every request of a resource group
+// (util.WithResourceGroupName) the client sends, unless the request's
+// context binds its own (resourcecontrol.WithKVInterceptor; a bound nil
+// turns charging off). This is client-go's client-wide resource control
+// interceptor (tikv.SetResourceControlInterceptor), per client here. Default:
+// none, nothing is charged.
+func WithResourceControl(rc resourcecontrol.KVInterceptor) Option {
+	return func(c *config) { c.rc = rc }
 }
 
 // WithLogger sets the logger (default: none). The client logs retries at
@@ -242,6 +254,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
 	s := sender.NewWithCodec(cache, casStaleGuard{cfg.tr}, codec)
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
+	s.SetResourceControl(cfg.rc)
 	return &Client{cfg: cfg, codec: codec, cache: cache, sender: s, vars: retry.DefaultVars()}, nil
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/metrics"
 	"github.com/tikvsim/tikvsim/client/oracle"
 	"github.com/tikvsim/tikvsim/client/pd"
+	"github.com/tikvsim/tikvsim/client/resourcecontrol"
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/transport"
 	"github.com/tikvsim/tikvsim/client/txnkv/transaction"
@@ -52,6 +53,18 @@ type config struct {
 	apiVersion kvrpcpb.APIVersion
 	keyspace   string
 	meta       *keyspacepb.KeyspaceMeta
+	rc         resourcecontrol.KVInterceptor
+}
+
+// WithResourceControl makes rc charge every request of a resource group
+// (util.WithResourceGroupName) the client sends, transactions, snapshots,
+// lock resolution, GC and range tasks alike, unless the request's context
+// binds its own (resourcecontrol.WithKVInterceptor; a bound nil turns
+// charging off). This is client-go's client-wide resource control
+// interceptor (tikv.SetResourceControlInterceptor), per client here.
+// Default: none, nothing is charged.
+func WithResourceControl(rc resourcecontrol.KVInterceptor) Option {
+	return func(c *config) { c.rc = rc }
 }
 
 // WithAPIVersion sets the API version the cluster runs (client-go txnkv
@@ -150,6 +163,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
 	s := sender.NewWithCodec(cache, cfg.tr, codec)
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
+	s.SetResourceControl(cfg.rc)
 	o := oracle.NewPDOracle(cfg.rt, cfg.pd, 0)
 	var latches *latch.Latches
 	if cfg.latches > 0 {
