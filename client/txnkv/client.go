@@ -130,6 +130,7 @@ type Client struct {
 	oracle *oracle.PDOracle
 	store  *transaction.Store
 	closed atomic.Bool
+	safeTS safeTSCache // stores' safe ts (safets.go)
 }
 
 // NewClient returns a client on the given edges. It starts no task.
@@ -165,6 +166,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
 	s.SetResourceControl(cfg.rc)
 	o := oracle.NewPDOracle(cfg.rt, cfg.pd, 0)
+	s.SetReadTSValidator(o) // a stale read's ts must not be in the future
 	var latches *latch.Latches
 	if cfg.latches > 0 {
 		latches = latch.New(cfg.rt, cfg.latches)
@@ -208,12 +210,14 @@ func (c *Client) KeyspaceMeta() *keyspacepb.KeyspaceMeta { return c.codec.GetKey
 // maximum uint32, below API V2).
 func (c *Client) KeyspaceID() uint32 { return uint32(c.codec.GetKeyspaceID()) }
 
-// Run runs the background work until ctx is done: region cache expiry and
-// the low-resolution timestamp refresh. It is optional.
+// Run runs the background work until ctx is done: region cache expiry, the
+// low-resolution timestamp refresh and the safe ts cache (UpdateSafeTS every
+// 2 s). It is optional.
 func (c *Client) Run(ctx context.Context) error {
 	g := rt.NewGroup(c.cfg.rt)
 	g.Go("region-cache", func() error { return c.cache.Run(ctx) })
 	g.Go("oracle", func() error { return c.oracle.Run(ctx, 2*time.Second) })
+	g.Go("safe-ts", func() error { return c.runSafeTS(ctx) })
 	return g.Wait(context.Background())
 }
 

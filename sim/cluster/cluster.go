@@ -182,6 +182,8 @@ type Cluster struct {
 	safe map[uint64]*safeTSState
 	// readIndexes counts the read indexes leaders granted.
 	readIndexes uint64
+	// staleServed counts the stale reads followers served locally.
+	staleServed uint64
 }
 
 // New boots a cluster on world w and network net: PD, the stores, the

@@ -33,9 +33,11 @@ import (
 //   - stale read (Context.StaleRead): any peer serves a read at ts locally
 //     when ts <= its safe ts for the region, else answers DataIsNotReady
 //     carrying the safe ts (src/storage/mod.rs check of the stale read's ts
-//     against the region's safe_ts; raftstore LocalReader). The leader serves
-//     a stale read as a plain snapshot read (TiKV >= 7.5, tikv#15726: a
-//     leader never answers DataIsNotReady).
+//     against the region's safe_ts; raftstore LocalReader). A stale read
+//     does not raise max_ts (src/storage/mod.rs prepare_snap_ctx), which is
+//     why it is only repeatable at or below the safe ts. The leader never
+//     answers DataIsNotReady (TiKV >= 7.5, tikv#15726): above its safe ts
+//     it serves a stale read as a plain snapshot read, raising max_ts.
 //
 // Safe ts: every SafeTSInterval each store advances the resolved ts of the
 // regions it leads (components/resolved_ts/src/advance.rs): it takes a fresh
@@ -126,12 +128,24 @@ func (s *Store) followerRead(ctx context.Context, req contexted, r *region) *err
 	if rctx.GetStaleRead() && ts > 0 {
 		safe := s.safeTSOf(r.meta.Id)
 		if ts <= safe {
+			s.c.staleServed++
 			return nil
 		}
 		return &errorpb.Error{Message: fmt.Sprintf("data is not ready: region %d safe ts %d < read ts %d", r.meta.Id, safe, ts),
 			DataIsNotReady: &errorpb.DataIsNotReady{RegionId: r.meta.Id, PeerId: r.peerOn(s.id).Id, SafeTs: safe}}
 	}
 	return s.readIndex(ctx, r, ts)
+}
+
+// leaderStaleRead turns a stale read above the leader's safe ts into a
+// plain snapshot read, which raises max_ts: the leader never answers
+// DataIsNotReady (tikv#15726), and a read that does not raise max_ts is only
+// repeatable at or below the safe ts.
+func (s *Store) leaderStaleRead(req contexted, r *region) {
+	rctx := req.GetContext()
+	if ts, _ := readTS(req); rctx.GetStaleRead() && ts > s.safeTSOf(r.meta.Id) {
+		rctx.StaleRead = false
+	}
 }
 
 // readIndexTimeout bounds a follower's wait for the leader's read index.
@@ -199,6 +213,9 @@ func (s *Store) serveReadIndex(req *kvrpcpb.ReadIndexRequest) *kvrpcpb.ReadIndex
 
 // ReadIndexes returns how many read indexes leaders granted.
 func (c *Cluster) ReadIndexes() uint64 { return c.readIndexes }
+
+// StaleReadsServed returns how many stale reads followers served locally.
+func (c *Cluster) StaleReadsServed() uint64 { return c.staleServed }
 
 // serveCheckLeader is a follower receiving the leader's safe ts of its
 // regions (TiKV's CheckLeader carrying ReadState.safe_ts): taken for each

@@ -120,6 +120,8 @@ func (s *Store) serve(ctx context.Context, _ string, msg any) (any, error) {
 		if rerr := s.followerRead(ctx, req, r); rerr != nil {
 			return regionErr(spec, rerr), nil
 		}
+	} else {
+		s.leaderStaleRead(req, r)
 	}
 	if spec.needsMaxTS != nil && spec.needsMaxTS(req) && !r.maxTSSynced {
 		return regionErr(spec, &errorpb.Error{Message: "max timestamp not synced",

@@ -172,6 +172,16 @@ func (e *Engine) takeMaxTSErr() *errorpb.Error {
 	return err
 }
 
+// readMaxTS raises max_ts to a read's ts, except for a stale read: TiKV's
+// prepare_snap_ctx (src/storage/mod.rs) skips update_max_ts when
+// Context.stale_read is set, which is why a stale read is only safe at or
+// below the replica's safe ts.
+func (e *Engine) readMaxTS(ctx *kvrpcpb.Context, ts uint64) {
+	if !ctx.GetStaleRead() {
+		e.updateMaxTS(ts)
+	}
+}
+
 // updateMaxTS mirrors ConcurrencyManager::update_max_ts: u64::MAX is
 // ignored; a value above the limit is refused and recorded for the command.
 func (e *Engine) updateMaxTS(ts uint64) {
@@ -359,7 +369,7 @@ func (e *Engine) Get(req *kvrpcpb.GetRequest) *kvrpcpb.GetResponse {
 		return resp
 	}
 	e.beginCmd(req.GetContext(), false)
-	e.updateMaxTS(req.GetVersion())
+	e.readMaxTS(req.GetContext(), req.GetVersion())
 	if rerr := e.takeMaxTSErr(); rerr != nil {
 		resp.RegionError = rerr
 		return resp
@@ -392,7 +402,7 @@ func (e *Engine) BatchGet(req *kvrpcpb.BatchGetRequest) *kvrpcpb.BatchGetRespons
 		return resp
 	}
 	e.beginCmd(req.GetContext(), false)
-	e.updateMaxTS(req.GetVersion())
+	e.readMaxTS(req.GetContext(), req.GetVersion())
 	if rerr := e.takeMaxTSErr(); rerr != nil {
 		resp.RegionError = rerr
 		return resp
@@ -429,7 +439,7 @@ func (e *Engine) Scan(req *kvrpcpb.ScanRequest) *kvrpcpb.ScanResponse {
 		return resp
 	}
 	e.beginCmd(req.GetContext(), false)
-	e.updateMaxTS(req.GetVersion())
+	e.readMaxTS(req.GetContext(), req.GetVersion())
 	if rerr := e.takeMaxTSErr(); rerr != nil {
 		resp.RegionError = rerr
 		return resp
