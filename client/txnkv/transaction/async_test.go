@@ -18,7 +18,7 @@ func TestAsyncCommitCheck(t *testing.T) {
 		for i := range out {
 			k := fmt.Sprintf("%08d", i)
 			k += strings.Repeat("k", keyLen-len(k))
-			out[i] = &mutation{kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte(k)}}
+			out[i] = &mutation{Mutation: kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte(k)}}
 		}
 		return out
 	}
@@ -45,10 +45,10 @@ func TestAsyncCommitCheck(t *testing.T) {
 // the prewrite-only existence checks (client-go asyncSecondaries).
 func TestAsyncSecondaries(t *testing.T) {
 	c := &committer{primary: []byte("b"), muts: []*mutation{
-		{kvrpcpb.Mutation{Op: kvrpcpb.Op_CheckNotExists, Key: []byte("a")}},
-		{kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte("b")}},
-		{kvrpcpb.Mutation{Op: kvrpcpb.Op_Del, Key: []byte("c")}},
-		{kvrpcpb.Mutation{Op: kvrpcpb.Op_Insert, Key: []byte("d")}},
+		{Mutation: kvrpcpb.Mutation{Op: kvrpcpb.Op_CheckNotExists, Key: []byte("a")}},
+		{Mutation: kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte("b")}},
+		{Mutation: kvrpcpb.Mutation{Op: kvrpcpb.Op_Del, Key: []byte("c")}},
+		{Mutation: kvrpcpb.Mutation{Op: kvrpcpb.Op_Insert, Key: []byte("d")}},
 	}}
 	var got []string
 	for _, k := range c.asyncSecondaries() {

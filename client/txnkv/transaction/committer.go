@@ -61,6 +61,15 @@ const (
 // mutation is one key's write.
 type mutation struct {
 	kvrpcpb.Mutation
+	// pessimisticLock: the key holds this pessimistic transaction's lock,
+	// which prewrite must find (DO_PESSIMISTIC_CHECK).
+	pessimisticLock bool
+	// constraintCheck: the key's existence check was postponed to
+	// prewrite (DO_CONSTRAINT_CHECK).
+	constraintCheck bool
+	// expectedForUpdateTS is the for_update_ts the key's lock must still
+	// have (a key locked by aggressive locking), or 0.
+	expectedForUpdateTS uint64
 }
 
 // committable reports whether the mutation leaves a lock to commit: a
@@ -81,31 +90,48 @@ func primaryOf(muts []*mutation) []byte {
 
 // collectMutations turns the write buffer into mutations in key order
 // (client-go initKeysAndMutations): values become Put, or Insert when the
-// key is presumed absent; tombstones become Del, or CheckNotExists when the
-// key is presumed absent; flag-only keys are skipped.
-func collectMutations(buf *unionstore.MemDB) []*mutation {
+// key is presumed absent; tombstones become Del, or (optimistic only)
+// CheckNotExists when the key is presumed absent; keys locked without a
+// write become Lock; other flag-only keys are skipped. In a pessimistic
+// transaction the locked keys are marked for the pessimistic check, with
+// the for_update_ts of checks (aggressive locking) when set.
+func collectMutations(buf *unionstore.MemDB, pessimistic bool, checks map[string]uint64) []*mutation {
 	var out []*mutation
 	it := buf.IterWithFlags(nil, nil)
 	defer it.Close()
 	for ; it.Valid(); _ = it.Next() {
-		if !it.HasValue() {
-			continue
-		}
-		m := &mutation{kvrpcpb.Mutation{Key: slices.Clone(it.Key())}}
+		f := it.Flags()
+		m := &mutation{Mutation: kvrpcpb.Mutation{Key: slices.Clone(it.Key())}}
 		v := it.Value()
 		switch {
-		case unionstore.IsTombstone(v) && it.Flags().HasPresumeKeyNotExists():
+		case !it.HasValue() && !f.HasLocked():
+			continue
+		case !it.HasValue():
+			m.Op = kvrpcpb.Op_Lock
+		case unionstore.IsTombstone(v) && f.HasPresumeKeyNotExists() && !pessimistic:
 			// An insert deleted again in the same transaction (delete your
 			// writes): nothing is written, but the key must still be checked
 			// absent, in prewrite only (client-go initKeysAndMutations:
 			// Op_CheckNotExists, flagged prewrite-only).
 			m.Op = kvrpcpb.Op_CheckNotExists
+		case unionstore.IsTombstone(v) && f.HasNewlyInserted():
+			// A pessimistic delete-your-write: only a locked key needs
+			// its lock prewritten (client-go).
+			if !f.HasLocked() {
+				continue
+			}
+			m.Op = kvrpcpb.Op_Lock
 		case unionstore.IsTombstone(v):
 			m.Op = kvrpcpb.Op_Del
-		case it.Flags().HasPresumeKeyNotExists():
+		case f.HasPresumeKeyNotExists():
 			m.Op, m.Value = kvrpcpb.Op_Insert, slices.Clone(v)
 		default:
 			m.Op, m.Value = kvrpcpb.Op_Put, slices.Clone(v)
+		}
+		m.pessimisticLock = pessimistic && f.HasLocked()
+		m.constraintCheck = f.HasNeedConstraintCheckInPrewrite()
+		if m.pessimisticLock {
+			m.expectedForUpdateTS = checks[string(m.Key)]
 		}
 		out = append(out, m)
 	}
@@ -123,6 +149,17 @@ type committer struct {
 	startTime time.Time
 	size      int
 	opts      commitOptions
+
+	// Pessimistic transactions (pessimistic.go): the committer exists
+	// from the first lock. forUpdateTS is the latest LockKeys'
+	// for_update_ts (0 for optimistic transactions: prewrite sends it);
+	// maxLockedWithConflictTS the largest for_update_ts a lock was taken
+	// at in aggressive locking (pessimistic rollbacks must reach it);
+	// presumeNotExists reads the buffer's flag for lock requests.
+	pessimistic             bool
+	forUpdateTS             uint64
+	maxLockedWithConflictTS uint64
+	presumeNotExists        func([]byte) bool
 	// bg is the caller's context without its cancellation: the work that
 	// outlives Commit (secondary commits, cleanup, heartbeats) still
 	// carries the caller's request source, resource group and

@@ -12,7 +12,9 @@ import (
 // ErrWriteConflictInLatch when one of them committed after its start ts,
 // since TiKV would then refuse its prewrite with a write conflict.
 func (t *KVTxn) executeLatched(ctx context.Context, c *committer) error {
-	if t.store.Latches == nil {
+	if t.store.Latches == nil || c.pessimistic {
+		// Pessimistic transactions hold their locks on TiKV already
+		// (client-go uses latches for optimistic transactions only).
 		return c.execute(ctx)
 	}
 	keys := make([][]byte, len(c.muts))

@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvsim/tikvsim/client/config/retry"
+	"github.com/tikvsim/tikvsim/client/oracle"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
 	"github.com/tikvsim/tikvsim/client/txnkv/txnlock"
@@ -87,11 +88,14 @@ func (c *committer) prewriteBatch(bo *retry.Backoffer, b batch) (err error) {
 				return tikverr.ExtractKeyErr(ke) // write conflict, key exists, ...
 			}
 			l := txnlock.NewLock(ke.Locked)
-			if l.TxnID > c.startTS {
+			if l.TxnID > c.startTS && !c.pessimistic {
 				// A transaction that started after us holds the key: it
 				// conflicts with our commit whatever its fate, so fail now
 				// instead of waiting out or rolling back its lock
-				// (client-go prewrite.go, optimistic transactions).
+				// (client-go prewrite.go, optimistic transactions only: a
+				// pessimistic prewrite meeting another lock on a locked key
+				// fails in TiKV, and on an unlocked key gets TTL 0 to
+				// resolve).
 				return tikverr.NewErrWriteConflictWithArgs(c.startTS, l.TxnID, 0, l.Key, kvrpcpb.WriteConflict_Optimistic)
 			}
 			locks = append(locks, l)
@@ -125,7 +129,40 @@ func (c *committer) prewriteRequest(b batch, isPrimary bool) *kvrpcpb.PrewriteRe
 		m := c.mutationOf(k)
 		req.Mutations = append(req.Mutations, &kvrpcpb.Mutation{Op: m.Op, Key: m.Key, Value: m.Value})
 	}
+	if c.forUpdateTS > 0 {
+		// A pessimistic prewrite (client-go buildPrewriteRequest): TiKV
+		// checks that each locked key still holds this transaction's
+		// pessimistic lock (or amends a lost one), checks the
+		// constraints of keys whose check was postponed, and prewrites
+		// the rest like an optimistic transaction without the write
+		// conflict check.
+		req.ForUpdateTs = c.forUpdateTS
+		for i, k := range b.keys {
+			m := c.mutationOf(k)
+			switch {
+			case m.pessimisticLock:
+				req.PessimisticActions = append(req.PessimisticActions, kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK)
+			case m.constraintCheck:
+				req.PessimisticActions = append(req.PessimisticActions, kvrpcpb.PrewriteRequest_DO_CONSTRAINT_CHECK)
+			default:
+				req.PessimisticActions = append(req.PessimisticActions, kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK)
+			}
+			if m.expectedForUpdateTS != 0 {
+				// A key locked by aggressive locking: its lock must still
+				// be the one taken then (tikv#14311).
+				req.ForUpdateTsConstraints = append(req.ForUpdateTsConstraints,
+					&kvrpcpb.PrewriteRequest_ForUpdateTSConstraint{Index: uint32(i), ExpectedForUpdateTs: m.expectedForUpdateTS})
+			}
+		}
+	}
 	if c.asyncCommit.Load() {
+		if c.pessimistic {
+			// The lock must outlive max_commit_ts: a resolver that finds it
+			// expired then forces the transaction back to 2PC (client-go
+			// prewrite.go safeTTL).
+			safe := uint64(oracle.ExtractPhysical(c.maxCommitTS)-oracle.ExtractPhysical(c.startTS)) + 1
+			req.LockTtl = max(req.LockTtl, safe)
+		}
 		req.UseAsyncCommit = true
 		if isPrimary {
 			req.Secondaries = c.asyncSecondaries()

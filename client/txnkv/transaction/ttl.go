@@ -14,17 +14,24 @@ import (
 // by while the commit is in progress (client-go ManagedLockTTL, 20s).
 const managedLockTTL = 20 * time.Second
 
+// maxTxnTTL is how long the TTL manager keeps a transaction's locks alive
+// at most (client-go MaxTxnTTL, 1 hour).
+const maxTxnTTL = time.Hour
+
 // ttlManager keeps the primary lock alive while a commit runs long (client-go
 // 2pc.go ttlManager/keepAlive): every half TTL it sends TxnHeartBeat with a
 // TTL of the time spent so far plus managedLockTTL, so other transactions
 // do not roll back a transaction that is still committing.
 type ttlManager struct {
 	stop rt.Event
+	// primary is the key whose lock is kept alive: a pessimistic
+	// transaction may choose another primary after this manager stopped.
+	primary []byte
 }
 
 // startTTLManager starts the heartbeat task; stop it with ttlManager.close.
 func (c *committer) startTTLManager() *ttlManager {
-	m := &ttlManager{stop: c.store.RT.NewEvent()}
+	m := &ttlManager{stop: c.store.RT.NewEvent(), primary: c.primary}
 	c.store.RT.Go("ttl-manager", func() { c.keepAlive(m) })
 	return m
 }
@@ -41,10 +48,15 @@ func (c *committer) keepAlive(m *ttlManager) {
 		if err == nil {
 			return // stopped
 		}
+		if rt.Since(r, c.startTime) > maxTxnTTL {
+			// Give up: the transaction ran too long (client-go keepAlive,
+			// MaxTxnTTL); its locks expire and others may roll it back.
+			return
+		}
 		ttl := uint64((rt.Since(r, c.startTime) + managedLockTTL).Milliseconds())
 		bo := c.backoffer(c.background(), 2000)
-		req := &kvrpcpb.TxnHeartBeatRequest{PrimaryLock: c.primary, StartVersion: c.startTS, AdviseLockTtl: ttl}
-		loc, err := c.store.Sender.Cache().LocateKey(bo.GetCtx(), nil, c.primary)
+		req := &kvrpcpb.TxnHeartBeatRequest{PrimaryLock: m.primary, StartVersion: c.startTS, AdviseLockTtl: ttl}
+		loc, err := c.store.Sender.Cache().LocateKey(bo.GetCtx(), nil, m.primary)
 		if err != nil {
 			continue
 		}
@@ -67,7 +79,7 @@ func (c *committer) startTTLManagerOnce() {
 	c.mu.Lock()
 	start := c.ttl == nil
 	if start {
-		c.ttl = &ttlManager{stop: c.store.RT.NewEvent()}
+		c.ttl = &ttlManager{stop: c.store.RT.NewEvent(), primary: c.primary}
 	}
 	m := c.ttl
 	c.mu.Unlock()
@@ -80,6 +92,19 @@ func (c *committer) startTTLManagerOnce() {
 func (c *committer) stopTTLManager() {
 	c.mu.Lock()
 	m := c.ttl
+	c.mu.Unlock()
+	if m != nil {
+		m.close()
+	}
+}
+
+// resetTTLManager stops the TTL manager and forgets it, so the next
+// primary lock starts a new one (client-go committer.reset, used when a
+// pessimistic transaction's first lock fails or its primary changes).
+func (c *committer) resetTTLManager() {
+	c.mu.Lock()
+	m := c.ttl
+	c.ttl = nil
 	c.mu.Unlock()
 	if m != nil {
 		m.close()

@@ -35,7 +35,7 @@ func TestTTLManagerExtendsPrimaryLock(t *testing.T) {
 		ctx := context.Background()
 		start, _ := o.GetTimestamp(ctx)
 		cm := &committer{store: store, startTS: start, primary: []byte("p"), startTime: r.Now(),
-			muts: []*mutation{{kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte("p"), Value: []byte("v")}}}}
+			muts: []*mutation{{Mutation: kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: []byte("p"), Value: []byte("v")}}}}
 		if err := cm.prewrite(cm.backoffer(ctx, prewriteMaxBackoff), cm.muts); err != nil {
 			t.Fatal(err)
 		}

@@ -66,6 +66,9 @@ type KVTxn struct {
 	opts      commitOptions // guarded by mu
 	// committedWith is how the last Commit committed (or tried to).
 	committedWith protocol
+	// pess is the pessimistic state (pessimistic.go), guarded by its
+	// lockMu.
+	pess pessimisticState
 }
 
 // protocol is the commit protocol a Commit ended with.
@@ -139,6 +142,7 @@ func New(store *Store, startTS uint64) *KVTxn {
 	return &KVTxn{
 		store: store, startTS: startTS, valid: true, buf: unionstore.NewMemDB(), startTime: store.RT.Now(),
 		snapshot: txnsnapshot.New(store.RT, store.Sender, store.Resolver, startTS),
+		pess:     pessimisticState{lockMu: store.RT.NewMutex()},
 	}
 }
 
@@ -302,35 +306,56 @@ func (s snapshotAt) IterReverse(end, lower []byte) (unionstore.Iterator, error) 
 	return it, nil
 }
 
-// Rollback discards the transaction. Nothing was written to TiKV before
-// Commit, so there is nothing to clean up.
+// Rollback discards the transaction. An optimistic transaction wrote
+// nothing to TiKV before Commit; a pessimistic one releases its
+// pessimistic locks (PessimisticRollback, waited for) and stops its TTL
+// manager (client-go KVTxn.Rollback). A failure to release is not
+// returned: the locks then expire with their TTL.
 func (t *KVTxn) Rollback() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.valid {
-		return ErrInvalidTxn
-	}
-	t.valid = false
-	return nil
-}
-
-// Commit runs the two-phase commit. See the package doc for how to read its
-// error.
-func (t *KVTxn) Commit(ctx context.Context) error {
+	t.pess.lockMu.Lock()
+	defer t.pess.lockMu.Unlock()
 	t.mu.Lock()
 	if !t.valid {
 		t.mu.Unlock()
 		return ErrInvalidTxn
 	}
 	t.valid = false
-	muts := collectMutations(t.buf)
+	t.mu.Unlock()
+	_ = t.rollbackPessimisticLocks()
+	return nil
+}
+
+// Commit runs the two-phase commit. See the package doc for how to read its
+// error.
+func (t *KVTxn) Commit(ctx context.Context) error {
+	t.pess.lockMu.Lock()
+	defer t.pess.lockMu.Unlock()
+	t.mu.Lock()
+	if !t.valid {
+		t.mu.Unlock()
+		return ErrInvalidTxn
+	}
+	t.valid = false
+	muts := collectMutations(t.buf, t.pess.pessimistic, t.pess.forUpdateTSChecks)
 	opts := t.opts
 	t.mu.Unlock()
+	c := t.pess.committer
 	if len(muts) == 0 {
+		if c != nil {
+			c.stopTTLManager()
+		}
 		return nil
 	}
-	c := &committer{store: t.store, startTS: t.startTS, muts: muts, primary: primaryOf(muts), startTime: t.startTime, opts: opts,
-		bg: context.WithoutCancel(ctx)}
+	if c == nil {
+		c = &committer{store: t.store, startTS: t.startTS, startTime: t.startTime}
+	}
+	// A pessimistic transaction keeps the primary its first lock chose
+	// (every locked key has a mutation, so the primary has one).
+	c.muts, c.opts, c.bg = muts, opts, context.WithoutCancel(ctx)
+	c.pessimistic = t.pess.pessimistic && c.forUpdateTS > 0
+	if c.primary == nil {
+		c.primary = primaryOf(muts)
+	}
 	err := t.executeLatched(ctx, c)
 	t.mu.Lock()
 	switch {
