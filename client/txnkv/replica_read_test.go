@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/kv"
 	"github.com/tikvsim/tikvsim/client/oracle"
 	"github.com/tikvsim/tikvsim/client/rt"
@@ -40,6 +42,42 @@ func TestFollowerReadSeesLatestWrite(t *testing.T) {
 			if typ == kv.ReplicaReadFollower && e.c.ReadIndexes() == before {
 				t.Fatalf("follower reads took no read index")
 			}
+		}
+	})
+}
+
+// TestReplicaReadAdjuster ports client-go it/snapshot TestReplicaReadAdjuster:
+// the adjuster picks the read kind per request by its key count, here
+// follower reads for point gets and leader reads for batches.
+func TestReplicaReadAdjuster(t *testing.T) {
+	run(t, 14, func(e *env) {
+		e.commit(t, map[string]string{"a": "1", "b": "2"})
+		ts, _ := e.cli.GetTimestamp(e.ctx)
+		snap := e.cli.GetSnapshot(ts)
+		var asked []int
+		snap.SetReplicaReadAdjuster(func(keys int) (sender.ReadOption, kv.ReplicaReadType) {
+			asked = append(asked, keys)
+			if keys == 1 {
+				return nil, kv.ReplicaReadFollower
+			}
+			return nil, kv.ReplicaReadLeader
+		})
+		before := e.c.ReadIndexes()
+		if v, err := snap.Get(e.ctx, k("a")); err != nil || string(v) != "1" {
+			t.Fatalf("Get = %q, %v", v, err)
+		}
+		if e.c.ReadIndexes() != before+1 {
+			t.Fatalf("a point get took %d read indexes, want 1 (a follower read)", e.c.ReadIndexes()-before)
+		}
+		before = e.c.ReadIndexes()
+		if m, err := snap.BatchGet(e.ctx, [][]byte{k("a"), k("b")}); err != nil || len(m) != 2 {
+			t.Fatalf("BatchGet = %v, %v", m, err)
+		}
+		if e.c.ReadIndexes() != before {
+			t.Fatal("a batch the adjuster sent to the leader took a read index")
+		}
+		if !slices.Contains(asked, 1) || !slices.Contains(asked, 2) {
+			t.Fatalf("adjuster asked for %v, want 1 and 2 keys", asked)
 		}
 	})
 }
