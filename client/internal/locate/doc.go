@@ -66,7 +66,10 @@
 //
 // # Routing
 //
-// Routing is leader-only for now, but every Region keeps its whole peer list
-// (with the store of each peer, the down and pending peers) so follower and
-// learner selection can be added on top without changing the cache.
+// GetRPCContext routes to the leader (the work peer). Replica and stale
+// reads choose a replica with a ReplicaSelector (replica_selector.go), a pure
+// state machine over the region's TiKV peers that NewReplicaSelectorFor
+// builds from the cache (each store's labels and liveness); the sender asks
+// GetReplicaRPCContext for the chosen access index and feeds the answers
+// back to the selector.
 package locate
