@@ -153,7 +153,8 @@ func (w *Workload) transfer(ctx context.Context, env *workloads.Env, cli *txnkv.
 		p.Fail(err)
 		return false
 	}
-	m, err := txn.BatchGet(octx, [][]byte{[]byte(acct(from)), []byte(acct(to))})
+	w.Txn.Begin(txn)
+	m, err := w.Txn.ReadForUpdate(octx, cli, txn, []byte(acct(from)), []byte(acct(to)))
 	if err != nil {
 		_ = txn.Rollback()
 		p.Fail(err)

@@ -144,14 +144,32 @@ func formatList(xs []int64) []byte {
 }
 
 // apply runs one mop in txn and returns it completed.
-func (w *Workload) apply(ctx context.Context, txn *transaction.KVTxn, m checkers.Mop) (checkers.Mop, error) {
+// In a pessimistic mode every key is locked before it is read or written
+// (SELECT ... FOR UPDATE, DML), and reads see the latest committed value.
+func (w *Workload) apply(ctx context.Context, cli *txnkv.Client, txn *transaction.KVTxn, m checkers.Mop) (checkers.Mop, error) {
 	if m.F == checkers.MopWrite {
+		if err := w.Txn.LockForWrite(ctx, cli, txn, []byte(m.Key)); err != nil {
+			return m, err
+		}
 		return m, txn.Set([]byte(m.Key), []byte(strconv.FormatInt(m.Value.(int64), 10)))
 	}
-	v, err := txn.Get(ctx, []byte(m.Key))
-	missing := errors.Is(err, tikverr.ErrNotExist)
-	if err != nil && !missing {
-		return m, err
+	var v []byte
+	var err error
+	missing := false
+	if w.Txn.Pessimistic() {
+		var vals map[string][]byte
+		if vals, err = w.Txn.ReadForUpdate(ctx, cli, txn, []byte(m.Key)); err != nil {
+			return m, err
+		}
+		var ok bool
+		v, ok = vals[m.Key]
+		missing = !ok
+	} else {
+		v, err = txn.Get(ctx, []byte(m.Key))
+		missing = errors.Is(err, tikverr.ErrNotExist)
+		if err != nil && !missing {
+			return m, err
+		}
 	}
 	if w.Kind == elle.RWRegister {
 		if missing {
@@ -176,9 +194,10 @@ func (w *Workload) txn(ctx context.Context, env *workloads.Env, cli *txnkv.Clien
 		p.Fail(err)
 		return false
 	}
+	w.Txn.Begin(txn)
 	done := make([]checkers.Mop, len(mops))
 	for i, m := range mops {
-		if done[i], err = w.apply(octx, txn, m); err != nil {
+		if done[i], err = w.apply(octx, cli, txn, m); err != nil {
 			_ = txn.Rollback()
 			p.Fail(err)
 			return false

@@ -90,6 +90,12 @@ func (w *Workload) add(ctx context.Context, env *workloads.Env, cli *txnkv.Clien
 		p.Fail(err)
 		return false
 	}
+	w.Txn.Begin(txn)
+	if err := w.Txn.LockForWrite(octx, cli, txn, elemKey(v)); err != nil {
+		_ = txn.Rollback()
+		p.Fail(err)
+		return false
+	}
 	_ = txn.Set(elemKey(v), []byte(strconv.FormatInt(v, 10)))
 	w.Txn.Apply(txn)
 	return workloads.Complete(p, txn.Commit(octx), v)
