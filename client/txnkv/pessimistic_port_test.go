@@ -498,6 +498,7 @@ func TestPessimisticRollbackReleasesLocks(t *testing.T) {
 		if err := txn.Rollback(); err != nil {
 			t.Fatal(err)
 		}
+		e.settle() // released in the background
 		e.noLocks(t, "a", "h", "z")
 		if err := txn.LockKeys(e.ctx, e.lockCtx(t, kv.LockAlwaysWait), k("a")); !errors.Is(err, transaction.ErrInvalidTxn) {
 			t.Fatalf("lock after rollback: %v", err)

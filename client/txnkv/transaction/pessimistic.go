@@ -642,15 +642,19 @@ func (t *KVTxn) lockedKeys() [][]byte {
 }
 
 // rollbackPessimisticLocks is Rollback's pessimistic part (client-go
-// KVTxn.Rollback / rollbackPessimisticLocks): it releases every lock the
-// transaction holds on TiKV and stops the TTL manager. lockMu is held.
-func (t *KVTxn) rollbackPessimisticLocks() error {
+// KVTxn.Rollback / rollbackPessimisticLocks): it stops the TTL manager and
+// releases every lock the transaction holds on TiKV. The release runs in
+// the background and the returned event fires when it ends: client-go
+// waits for it in Rollback, but a busy store's backoff is exempt from the
+// budget (up to 10 minutes), and Rollback has no context to bound it.
+// lockMu is held.
+func (t *KVTxn) rollbackPessimisticLocks() rt.Event {
 	p := &t.pess
 	c := p.committer
 	if !p.pessimistic || c == nil {
 		return nil
 	}
-	defer c.stopTTLManager()
+	c.stopTTLManager()
 	keys := t.lockedKeys()
 	if a := p.aggressive; a != nil {
 		for k := range a.currentLockedKeys {
@@ -665,8 +669,7 @@ func (t *KVTxn) rollbackPessimisticLocks() error {
 	if len(keys) == 0 {
 		return nil
 	}
-	bo := c.backoffer(context.Background(), pessimisticRollbackMaxBackoff)
-	return c.pessimisticRollbackKeys(bo, keys, max(c.forUpdateTS, c.maxLockedWithConflictTS))
+	return t.asyncPessimisticRollback(keys, max(c.forUpdateTS, c.maxLockedWithConflictTS))
 }
 
 // newCommitter returns the committer of a pessimistic transaction's locks,

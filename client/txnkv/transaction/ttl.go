@@ -2,6 +2,7 @@ package transaction
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -13,6 +14,10 @@ import (
 // managedLockTTL is the TTL the TTL manager keeps extending the primary lock
 // by while the commit is in progress (client-go ManagedLockTTL, 20s).
 const managedLockTTL = 20 * time.Second
+
+// maxConsecutiveFailure is how many heartbeats in a row may fail before
+// the TTL manager gives up (client-go keepAlive, 10).
+const maxConsecutiveFailure = 10
 
 // maxTxnTTL is how long the TTL manager keeps a transaction's locks alive
 // at most (client-go MaxTxnTTL, 1 hour).
@@ -41,6 +46,7 @@ func (m *ttlManager) close() { m.stop.Fire() }
 func (c *committer) keepAlive(m *ttlManager) {
 	r := c.store.RT
 	interval := time.Duration(defaultLockTTL/2) * time.Millisecond
+	failures := 0
 	for {
 		ctx, cancel := rt.WithTimeout(r, context.Background(), interval)
 		err := m.stop.Wait(ctx)
@@ -58,12 +64,26 @@ func (c *committer) keepAlive(m *ttlManager) {
 		req := &kvrpcpb.TxnHeartBeatRequest{PrimaryLock: m.primary, StartVersion: c.startTS, AdviseLockTtl: ttl}
 		loc, err := c.store.Sender.Cache().LocateKey(bo.GetCtx(), nil, m.primary)
 		if err != nil {
+			if failures++; failures > maxConsecutiveFailure {
+				return
+			}
 			continue
 		}
 		resp, _, err := c.store.Sender.Send(bo.GetCtx(), bo, tikvrpc.NewRequest(tikvrpc.CmdTxnHeartBeat, req), loc.Region, interval)
+		if err == nil {
+			if re, _ := resp.GetRegionError(); re != nil {
+				err = errors.New(re.String())
+			}
+		}
 		if err != nil {
+			// client-go keepAlive: give up after maxConsecutiveFailure
+			// failed heartbeats in a row (the locks then expire).
+			if failures++; failures > maxConsecutiveFailure {
+				return
+			}
 			continue
 		}
+		failures = 0
 		if r, ok := resp.Resp.(*kvrpcpb.TxnHeartBeatResponse); ok && r.GetError() != nil {
 			return // the lock is gone: committed or rolled back
 		}

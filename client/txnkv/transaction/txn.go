@@ -307,10 +307,11 @@ func (s snapshotAt) IterReverse(end, lower []byte) (unionstore.Iterator, error) 
 }
 
 // Rollback discards the transaction. An optimistic transaction wrote
-// nothing to TiKV before Commit; a pessimistic one releases its
-// pessimistic locks (PessimisticRollback, waited for) and stops its TTL
-// manager (client-go KVTxn.Rollback). A failure to release is not
-// returned: the locks then expire with their TTL.
+// nothing to TiKV before Commit; a pessimistic one stops its TTL manager
+// and releases its pessimistic locks (PessimisticRollback) in the
+// background (client-go KVTxn.Rollback waits for the release; see
+// rollbackPessimisticLocks). A failed release leaves locks that expire
+// with their TTL and are then rolled back by whoever meets them.
 func (t *KVTxn) Rollback() error {
 	t.pess.lockMu.Lock()
 	defer t.pess.lockMu.Unlock()
