@@ -106,6 +106,9 @@ type Config struct {
 	// SafeTSInterval is how often a store advances the resolved ts of the
 	// regions it leads and tells their followers (TiKV's
 	// resolved-ts.advance-ts-interval; default 1s). See replica_read.go.
+	// When set, the stores advance safe ts from the start; otherwise from
+	// the first stale read or GetStoreSafeTS the cluster serves, so runs
+	// that never use them keep their schedules.
 	SafeTSInterval time.Duration
 }
 
@@ -180,6 +183,8 @@ type Cluster struct {
 	staleApplied int
 	// safe is each store's safe ts per region (replica_read.go).
 	safe map[uint64]*safeTSState
+	// safeTSStarted is set once the stores' resolved-ts loops run.
+	safeTSStarted bool
 	// readIndexes counts the read indexes leaders granted.
 	readIndexes uint64
 	// staleServed counts the stale reads followers served locally.
@@ -191,6 +196,7 @@ type Cluster struct {
 // peer), and PD's view of them. It must be called before w.Run or from a
 // task.
 func New(w *sim.World, net *network.Network, cfg Config) *Cluster {
+	eagerSafeTS := cfg.SafeTSInterval > 0
 	cfg = cfg.withDefaults()
 	c := &Cluster{w: w, net: net, cfg: cfg, pdUp: true, rng: w.Rand("cluster"), waiters: make(map[uint64]*lockWaiter), safe: make(map[uint64]*safeTSState)}
 	c.engine = mvcc.New(mvcc.Config{APIVersion: cfg.APIVersion})
@@ -207,7 +213,9 @@ func New(w *sim.World, net *network.Network, cfg Config) *Cluster {
 	w.Spawn("pd-ticker", c.pdTicker)
 	for _, s := range c.stores {
 		w.Spawn(s.addr+"-heartbeat", s.heartbeatLoop)
-		w.Spawn(s.addr+"-resolved-ts", s.resolvedTSLoop)
+	}
+	if eagerSafeTS {
+		c.startSafeTS()
 	}
 	c.check()
 	return c

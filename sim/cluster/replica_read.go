@@ -39,7 +39,9 @@ import (
 //     answers DataIsNotReady (TiKV >= 7.5, tikv#15726): above its safe ts
 //     it serves a stale read as a plain snapshot read, raising max_ts.
 //
-// Safe ts: every SafeTSInterval each store advances the resolved ts of the
+// Safe ts: every SafeTSInterval (from the first stale read or
+// GetStoreSafeTS on, or from the start when Config.SafeTSInterval is set)
+// each store advances the resolved ts of the
 // regions it leads (components/resolved_ts/src/advance.rs): it takes a fresh
 // PD timestamp, raises max_ts to it, and takes the minimum of it and the
 // start ts of every lock that may still commit (prewrite locks; pessimistic
@@ -126,6 +128,7 @@ func (s *Store) followerRead(ctx context.Context, req contexted, r *region) *err
 	rctx := req.GetContext()
 	ts, _ := readTS(req)
 	if rctx.GetStaleRead() && ts > 0 {
+		s.c.startSafeTS()
 		safe := s.safeTSOf(r.meta.Id)
 		if ts <= safe {
 			s.c.staleServed++
@@ -143,6 +146,9 @@ func (s *Store) followerRead(ctx context.Context, req contexted, r *region) *err
 // repeatable at or below the safe ts.
 func (s *Store) leaderStaleRead(req contexted, r *region) {
 	rctx := req.GetContext()
+	if rctx.GetStaleRead() {
+		s.c.startSafeTS()
+	}
 	if ts, _ := readTS(req); rctx.GetStaleRead() && ts > s.safeTSOf(r.meta.Id) {
 		rctx.StaleRead = false
 	}
@@ -263,6 +269,17 @@ func (s *Store) serveStoreSafeTS(req *kvrpcpb.StoreSafeTSRequest) *kvrpcpb.Store
 	return &kvrpcpb.StoreSafeTSResponse{SafeTs: min}
 }
 
+// startSafeTS starts every store's resolved-ts loop, once.
+func (c *Cluster) startSafeTS() {
+	if c.safeTSStarted {
+		return
+	}
+	c.safeTSStarted = true
+	for _, s := range c.stores {
+		c.w.Spawn(s.addr+"-resolved-ts", s.resolvedTSLoop)
+	}
+}
+
 // resolvedTSLoop advances the safe ts of the regions the store leads every
 // SafeTSInterval and tells the followers.
 func (s *Store) resolvedTSLoop() {
@@ -341,6 +358,7 @@ func (s *Store) serveReplicaRPC(msg any) (any, bool) {
 	case *kvrpcpb.CheckLeaderRequest:
 		return s.serveCheckLeader(m), true
 	case *kvrpcpb.StoreSafeTSRequest:
+		s.c.startSafeTS()
 		return s.serveStoreSafeTS(m), true
 	}
 	return nil, false
