@@ -93,7 +93,11 @@ func (t *mvccTxn) acquireKey(req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mut
 			load(readTS)
 		}
 		if readTS > l.ForUpdateTS {
+			// The rewritten lock takes the request's primary: aggressive
+			// locking may switch primaries between statement attempts
+			// (handle_existing_exclusive_lock writes primary.into()).
 			nl := l.clone()
+			nl.Primary = append([]byte(nil), req.GetPrimaryLock()...)
 			nl.ForUpdateTS = readTS
 			nl.TTL = req.GetLockTtl()
 			nl.MinCommitTS = req.GetMinCommitTs()
