@@ -64,9 +64,6 @@ func TestCommitPrimaryStaleCommandApplied(t *testing.T) {
 // budget runs out. The transaction did commit, so Commit must report the
 // outcome as undetermined, never as a failure.
 func TestCommitPrimaryStaleCommandUndetermined(t *testing.T) {
-	t.Skip("known defect, reproduced here: transaction.commitPrimary treats a primary commit whose retries ran out on " +
-		"StaleCommand (or ServerIsBusy, ...) after an attempt that TiKV may have applied as a definite failure and rolls back; " +
-		"StaleCommand does not prove the write was not applied (sim/cluster maybeApplyStale). Unskip once fixed.")
 	runHooked(t, 42, []string{"m"}, func(e *env, h *hookTransport) {
 		txn, _ := e.cli.Begin(e.ctx)
 		_ = txn.Set(k("a"), k("1"))
