@@ -12,6 +12,7 @@ package txnkv_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -706,5 +707,105 @@ func TestSharedLockUnsupported(t *testing.T) {
 			t.Fatalf("share mode: %v", err)
 		}
 		_ = txn.Rollback()
+	})
+}
+
+// TestAggressiveLockingSwitchPrimary ports TestAggressiveLockingSwitchPrimary:
+// across aggressive-locking attempts the primary is kept when the attempt
+// locks it again, switched to the attempt's first key otherwise (the locks
+// of older attempts are released), and never changed when it was chosen
+// before aggressive locking started.
+func TestAggressiveLockingSwitchPrimary(t *testing.T) {
+	run(t, 920, func(e *env) {
+		checkPrimary := func(key, want string) {
+			t.Helper()
+			l := e.lockOf(t, key)
+			if l == nil || l.LockType != kvrpcpb.Op_PessimisticLock || string(l.PrimaryLock) != want {
+				t.Fatalf("lock of %s: %v, want a pessimistic lock with primary %s", key, l, want)
+			}
+		}
+		locked := func(key string, want bool) {
+			t.Helper()
+			e.settle() // releases run in the background
+			if got := e.lockOf(t, key) != nil; got != want {
+				t.Fatalf("%s locked = %v, want %v", key, got, want)
+			}
+		}
+		txn := e.beginPessimistic(t)
+		ts := txn.StartTS()
+		lockAt := func(keys ...string) {
+			t.Helper()
+			lc := kv.NewLockCtx(ts, kv.LockAlwaysWait, e.r.Now())
+			for _, key := range keys {
+				if err := txn.LockKeys(e.ctx, lc, k(key)); err != nil {
+					t.Fatalf("lock %s: %v", key, err)
+				}
+			}
+		}
+		txn.StartAggressiveLocking()
+		lockAt("k1", "k2")
+		checkPrimary("k1", "k1")
+		checkPrimary("k2", "k1")
+		// Primary not changed.
+		ts++
+		txn.RetryAggressiveLocking(e.ctx)
+		lockAt("k1", "k3")
+		checkPrimary("k1", "k1")
+		checkPrimary("k3", "k1")
+		// Primary changed, not among the previously locked keys.
+		ts++
+		txn.RetryAggressiveLocking(e.ctx)
+		lockAt("k4", "k5")
+		checkPrimary("k4", "k4")
+		checkPrimary("k5", "k4")
+		locked("k2", false)
+		// Primary changed to a key of the previous attempt.
+		ts++
+		txn.RetryAggressiveLocking(e.ctx)
+		lockAt("k5", "k6")
+		checkPrimary("k5", "k5")
+		checkPrimary("k6", "k5")
+		locked("k1", false)
+		locked("k3", false)
+		// The primary is a key locked two attempts ago.
+		ts++
+		txn.RetryAggressiveLocking(e.ctx)
+		lockAt("k7")
+		ts++
+		txn.RetryAggressiveLocking(e.ctx)
+		lockAt("k6", "k5")
+		checkPrimary("k5", "k6")
+		checkPrimary("k6", "k6")
+		txn.CancelAggressiveLocking(e.ctx)
+		for i := 1; i <= 7; i++ {
+			locked(fmt.Sprintf("k%d", i), false)
+		}
+		_ = txn.Rollback()
+
+		// A primary chosen before aggressive locking stays.
+		txn = e.beginPessimistic(t)
+		ts = txn.StartTS()
+		if err := txn.LockKeys(e.ctx, kv.NewLockCtx(ts, kv.LockAlwaysWait, e.r.Now()), k("k1"), k("k2")); err != nil {
+			t.Fatal(err)
+		}
+		checkPrimary("k1", "k1")
+		checkPrimary("k2", "k1")
+		txn.StartAggressiveLocking()
+		lockAt("k2", "k3")
+		checkPrimary("k2", "k1")
+		checkPrimary("k3", "k1")
+		ts++
+		txn.RetryAggressiveLocking(e.ctx)
+		lockAt("k3", "k4")
+		checkPrimary("k3", "k1")
+		checkPrimary("k4", "k1")
+		txn.CancelAggressiveLocking(e.ctx)
+		locked("k1", true)
+		locked("k2", true)
+		locked("k3", false)
+		locked("k4", false)
+		_ = txn.Rollback()
+		locked("k1", false)
+		locked("k2", false)
 	})
 }
