@@ -16,6 +16,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/txnkv"
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
+	"github.com/tikvsim/tikvsim/sim/simtest"
 )
 
 // TestFollowerReadSeesLatestWrite: a follower read right after a commit
@@ -171,152 +172,172 @@ func TestReplicaReadsUnderFaults(t *testing.T) {
 	if testing.Short() {
 		seeds = 6
 	}
-	var followerReads, staleReads, readIndexes, staleServed uint64
+	var st faultStats
 	for seed := uint64(100); seed < 100+uint64(seeds); seed++ {
-		run(t, seed, func(e *env) {
-			rng := e.w.Rand("replica-read-test")
-			keys := []string{"a", "c", "h", "m", "q", "x"}
-			ctx, cancel := e.w.WithDeadline(e.ctx, e.w.Now().Add(4*time.Second))
-			defer cancel()
-			runCtx, stopRun := context.WithCancel(e.ctx)
-			e.r.Go("client-run", func() { _ = e.cli.Run(runCtx) })
-			defer stopRun()
-
-			acked := map[string]uint64{}     // value -> commit ts
-			lastAcked := map[string]uint64{} // key -> commit ts of its last acknowledged write
-			attempted := map[string]bool{}
-			var reads []readRecord
-			g := rt.NewGroup(e.r)
-			for w := range 3 {
-				g.Go("writer", func() error {
-					for seq := 0; ctx.Err() == nil; seq++ {
-						txn, err := e.cli.Begin(ctx)
-						if err != nil {
-							continue
-						}
-						key := keys[(w*7+seq*3)%len(keys)]
-						val := fmt.Sprintf("w%d-%d", w, seq)
-						attempted[val] = true
-						// Async commit and 1PC take their commit ts from
-						// max_ts, which stale reads do not raise.
-						txn.SetEnableAsyncCommit(w == 1)
-						txn.SetEnable1PC(w == 2)
-						txn.SetCausalConsistency(w > 0) // no ts fetched before prewrite: commit ts from max_ts
-						_ = txn.Set(k(key), k(val))
-						if txn.Commit(ctx) == nil {
-							acked[val] = txn.CommitTS()
-							lastAcked[key] = max(lastAcked[key], txn.CommitTS())
-						}
-					}
-					return nil
-				})
-			}
-			types := []kv.ReplicaReadType{kv.ReplicaReadFollower, kv.ReplicaReadMixed, kv.ReplicaReadLearner, kv.ReplicaReadPreferLeader}
-			for rd := range 4 {
-				// Odd seeds: stale readers only, so that nothing but the
-				// resolved-ts advance raises max_ts at fresh timestamps.
-				stale := rd >= 2 || seed%2 == 1
-				g.Go("reader", func() error {
-					for i := 0; ctx.Err() == nil; i++ {
-						key := keys[(rd*5+i)%len(keys)]
-						floor := lastAcked[key]
-						ts, err := e.cli.GetTimestamp(ctx)
-						if err != nil {
-							continue
-						}
-						kind := "follower"
-						if stale {
-							kind = "stale"
-							if m := e.cli.GetMinSafeTS(txnkv.GlobalTxnScope); m != 0 && i%2 == 0 {
-								ts = m
-							} else {
-								ts = oracle.ComposeTS(oracle.ExtractPhysical(ts)-int64(i%4)*1000, 0)
-							}
-							floor = 0
-						}
-						snap := e.cli.GetSnapshot(ts)
-						if stale {
-							snap.SetIsStalenessReadOnly(true)
-						} else {
-							snap.SetReplicaRead(types[i%len(types)])
-						}
-						v, err := snap.Get(ctx, k(key))
-						if err != nil && !errors.Is(err, tikverr.ErrNotExist) {
-							continue
-						}
-						reads = append(reads, readRecord{kind: kind, key: key, ts: ts, value: string(v), ackedMin: floor})
-					}
-					return nil
-				})
-			}
-			g.Go("nemesis", func() error {
-				var crashed uint64
-				for ctx.Err() == nil {
-					if e.r.Sleep(ctx, time.Duration(100+rng.IntN(300))*time.Millisecond) != nil {
-						break
-					}
-					store := uint64(1 + rng.IntN(3))
-					switch rng.IntN(6) {
-					case 0, 1:
-						_ = e.c.TransferLeader(k(keys[rng.IntN(len(keys))]), store)
-					case 2:
-						_ = (network.Isolate{Node: cluster.StoreNode(store)}).Apply(e.net)
-					case 3:
-						_ = (network.OneWay{From: cluster.StoreNode(store), To: cluster.StoreNode(1 + store%3)}).Apply(e.net)
-					case 4:
-						if crashed == 0 {
-							crashed = store
-							_ = e.c.CrashStore(store)
-						} else {
-							_ = e.c.RestartStore(crashed)
-							crashed = 0
-						}
-					default:
-						_ = (network.Heal{}).Apply(e.net)
-					}
-				}
-				if crashed != 0 {
-					_ = e.c.RestartStore(crashed)
-				}
-				return (network.Heal{}).Apply(e.net)
-			})
-			_ = g.Wait(e.ctx)
-			// Heal: restart every store, then read the truth from leaders.
-			for _, id := range e.c.StoreIDs() {
-				_ = e.c.RestartStore(id)
-			}
-			_ = (network.Heal{}).Apply(e.net)
-			_ = e.r.Sleep(e.ctx, 5*time.Second)
-			for _, r := range reads {
-				if r.value != "" && !attempted[r.value] {
-					t.Fatalf("seed %d: %s read of %s at %d returned %q, never written", seed, r.kind, r.key, r.ts, r.value)
-				}
-				if ts, ok := acked[r.value]; r.value != "" && ok && ts < r.ackedMin {
-					t.Fatalf("seed %d: follower read of %s at %d returned %q (commit ts %d), older than a write acknowledged before it began (commit ts %d)",
-						seed, r.key, r.ts, r.value, ts, r.ackedMin)
-				}
-				if r.value == "" && r.ackedMin > 0 {
-					t.Fatalf("seed %d: follower read of %s at %d found nothing after a write acknowledged at %d", seed, r.key, r.ts, r.ackedMin)
-				}
-				v, err := e.cli.GetSnapshot(r.ts).Get(e.ctx, k(r.key))
-				if err != nil && !errors.Is(err, tikverr.ErrNotExist) {
-					t.Fatalf("seed %d: leader read of %s at %d: %v", seed, r.key, r.ts, err)
-				}
-				if string(v) != r.value {
-					t.Fatalf("seed %d: %s read of %s at %d = %q, the snapshot at that ts holds %q", seed, r.kind, r.key, r.ts, r.value, v)
-				}
-				if r.kind == "stale" {
-					staleReads++
-				} else {
-					followerReads++
-				}
-			}
-			readIndexes += e.c.ReadIndexes()
-			staleServed += e.c.StaleReadsServed()
-		})
+		replicaFaultRun(t, seed, &st)
 	}
-	t.Logf("%d seeds: %d follower reads (%d read indexes), %d stale reads (%d served by followers)", seeds, followerReads, readIndexes, staleReads, staleServed)
-	if followerReads == 0 || staleReads == 0 || readIndexes == 0 || staleServed == 0 {
+	t.Logf("%d seeds: %d follower reads (%d read indexes), %d stale reads (%d served by followers)", seeds, st.followerReads, st.readIndexes, st.staleReads, st.staleServed)
+	if st.followerReads == 0 || st.staleReads == 0 || st.readIndexes == 0 || st.staleServed == 0 {
 		t.Fatal("the run exercised too little: want follower reads with read indexes and stale reads served by followers")
 	}
+}
+
+// TestReplicaReadsDeterministic: a seed of the fault run gives the same
+// trace hash twice, and two seeds differ.
+func TestReplicaReadsDeterministic(t *testing.T) {
+	simtest.CheckDeterminism(t, simtest.Seeds(100, 101), func(seed uint64) uint64 {
+		return replicaFaultRun(t, seed, &faultStats{})
+	})
+}
+
+// faultStats counts what the fault runs exercised.
+type faultStats struct{ followerReads, staleReads, readIndexes, staleServed uint64 }
+
+// replicaFaultRun is one seed of TestReplicaReadsUnderFaults; it returns the
+// run's trace hash.
+func replicaFaultRun(t *testing.T, seed uint64, st *faultStats) uint64 {
+	var hash uint64
+	run(t, seed, func(e *env) {
+		defer func() { hash = e.w.TraceHash() }()
+		rng := e.w.Rand("replica-read-test")
+		keys := []string{"a", "c", "h", "m", "q", "x"}
+		ctx, cancel := e.w.WithDeadline(e.ctx, e.w.Now().Add(4*time.Second))
+		defer cancel()
+		runCtx, stopRun := context.WithCancel(e.ctx)
+		e.r.Go("client-run", func() { _ = e.cli.Run(runCtx) })
+		defer stopRun()
+
+		acked := map[string]uint64{}     // value -> commit ts
+		lastAcked := map[string]uint64{} // key -> commit ts of its last acknowledged write
+		attempted := map[string]bool{}
+		var reads []readRecord
+		g := rt.NewGroup(e.r)
+		for w := range 3 {
+			g.Go("writer", func() error {
+				for seq := 0; ctx.Err() == nil; seq++ {
+					txn, err := e.cli.Begin(ctx)
+					if err != nil {
+						continue
+					}
+					key := keys[(w*7+seq*3)%len(keys)]
+					val := fmt.Sprintf("w%d-%d", w, seq)
+					attempted[val] = true
+					// Async commit and 1PC take their commit ts from
+					// max_ts, which stale reads do not raise.
+					txn.SetEnableAsyncCommit(w == 1)
+					txn.SetEnable1PC(w == 2)
+					txn.SetCausalConsistency(w > 0) // no ts fetched before prewrite: commit ts from max_ts
+					_ = txn.Set(k(key), k(val))
+					if txn.Commit(ctx) == nil {
+						acked[val] = txn.CommitTS()
+						lastAcked[key] = max(lastAcked[key], txn.CommitTS())
+					}
+				}
+				return nil
+			})
+		}
+		types := []kv.ReplicaReadType{kv.ReplicaReadFollower, kv.ReplicaReadMixed, kv.ReplicaReadLearner, kv.ReplicaReadPreferLeader}
+		for rd := range 4 {
+			// Odd seeds: stale readers only, so that nothing but the
+			// resolved-ts advance raises max_ts at fresh timestamps.
+			stale := rd >= 2 || seed%2 == 1
+			g.Go("reader", func() error {
+				for i := 0; ctx.Err() == nil; i++ {
+					key := keys[(rd*5+i)%len(keys)]
+					floor := lastAcked[key]
+					ts, err := e.cli.GetTimestamp(ctx)
+					if err != nil {
+						continue
+					}
+					kind := "follower"
+					if stale {
+						kind = "stale"
+						if m := e.cli.GetMinSafeTS(txnkv.GlobalTxnScope); m != 0 && i%2 == 0 {
+							ts = m
+						} else {
+							ts = oracle.ComposeTS(oracle.ExtractPhysical(ts)-int64(i%4)*1000, 0)
+						}
+						floor = 0
+					}
+					snap := e.cli.GetSnapshot(ts)
+					if stale {
+						snap.SetIsStalenessReadOnly(true)
+					} else {
+						snap.SetReplicaRead(types[i%len(types)])
+					}
+					v, err := snap.Get(ctx, k(key))
+					if err != nil && !errors.Is(err, tikverr.ErrNotExist) {
+						continue
+					}
+					reads = append(reads, readRecord{kind: kind, key: key, ts: ts, value: string(v), ackedMin: floor})
+				}
+				return nil
+			})
+		}
+		g.Go("nemesis", func() error {
+			var crashed uint64
+			for ctx.Err() == nil {
+				if e.r.Sleep(ctx, time.Duration(100+rng.IntN(300))*time.Millisecond) != nil {
+					break
+				}
+				store := uint64(1 + rng.IntN(3))
+				switch rng.IntN(6) {
+				case 0, 1:
+					_ = e.c.TransferLeader(k(keys[rng.IntN(len(keys))]), store)
+				case 2:
+					_ = (network.Isolate{Node: cluster.StoreNode(store)}).Apply(e.net)
+				case 3:
+					_ = (network.OneWay{From: cluster.StoreNode(store), To: cluster.StoreNode(1 + store%3)}).Apply(e.net)
+				case 4:
+					if crashed == 0 {
+						crashed = store
+						_ = e.c.CrashStore(store)
+					} else {
+						_ = e.c.RestartStore(crashed)
+						crashed = 0
+					}
+				default:
+					_ = (network.Heal{}).Apply(e.net)
+				}
+			}
+			if crashed != 0 {
+				_ = e.c.RestartStore(crashed)
+			}
+			return (network.Heal{}).Apply(e.net)
+		})
+		_ = g.Wait(e.ctx)
+		// Heal: restart every store, then read the truth from leaders.
+		for _, id := range e.c.StoreIDs() {
+			_ = e.c.RestartStore(id)
+		}
+		_ = (network.Heal{}).Apply(e.net)
+		_ = e.r.Sleep(e.ctx, 5*time.Second)
+		for _, r := range reads {
+			if r.value != "" && !attempted[r.value] {
+				t.Fatalf("seed %d: %s read of %s at %d returned %q, never written", seed, r.kind, r.key, r.ts, r.value)
+			}
+			if ts, ok := acked[r.value]; r.value != "" && ok && ts < r.ackedMin {
+				t.Fatalf("seed %d: follower read of %s at %d returned %q (commit ts %d), older than a write acknowledged before it began (commit ts %d)",
+					seed, r.key, r.ts, r.value, ts, r.ackedMin)
+			}
+			if r.value == "" && r.ackedMin > 0 {
+				t.Fatalf("seed %d: follower read of %s at %d found nothing after a write acknowledged at %d", seed, r.key, r.ts, r.ackedMin)
+			}
+			v, err := e.cli.GetSnapshot(r.ts).Get(e.ctx, k(r.key))
+			if err != nil && !errors.Is(err, tikverr.ErrNotExist) {
+				t.Fatalf("seed %d: leader read of %s at %d: %v", seed, r.key, r.ts, err)
+			}
+			if string(v) != r.value {
+				t.Fatalf("seed %d: %s read of %s at %d = %q, the snapshot at that ts holds %q", seed, r.kind, r.key, r.ts, r.value, v)
+			}
+			if r.kind == "stale" {
+				st.staleReads++
+			} else {
+				st.followerReads++
+			}
+		}
+		st.readIndexes += e.c.ReadIndexes()
+		st.staleServed += e.c.StaleReadsServed()
+	})
+	return hash
 }
