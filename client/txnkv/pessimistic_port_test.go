@@ -680,6 +680,12 @@ func TestAggressiveLockingCancelAndRedundant(t *testing.T) {
 			t.Fatal("cancel kept c")
 		}
 		txn.StartAggressiveLocking()
+		e.lock(t, txn, "c2")
+		if err := txn.Commit(e.ctx); !errors.Is(err, transaction.ErrAggressiveLockingPending) {
+			t.Fatalf("commit with pending aggressive locks: %v", err)
+		}
+		txn.DoneAggressiveLocking(e.ctx)
+		txn.StartAggressiveLocking()
 		e.lock(t, txn, "d", "e")
 		if txn.IsInAggressiveLockingMode() {
 			t.Fatal("multi-key LockKeys stayed in aggressive locking")
@@ -691,7 +697,7 @@ func TestAggressiveLockingCancelAndRedundant(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.settle()
-		e.noLocks(t, "a", "b", "c", "d", "e")
+		e.noLocks(t, "a", "b", "c", "c2", "d", "e")
 	})
 }
 

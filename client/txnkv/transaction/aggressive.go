@@ -3,6 +3,7 @@ package transaction
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -35,6 +36,11 @@ type aggressiveLockingContext struct {
 	// procedure: pessimistic rollbacks must reach it.
 	maxLockedWithConflictTS uint64
 }
+
+// ErrAggressiveLockingPending is returned by Commit while aggressive
+// locking holds locks of the current attempt: call DoneAggressiveLocking
+// (or CancelAggressiveLocking) first (client-go KVTxn.Commit).
+var ErrAggressiveLockingPending = errors.New("transaction: commit while aggressive locking is pending")
 
 // tempLockBufferEntry is one key locked during aggressive locking.
 type tempLockBufferEntry struct {
@@ -137,6 +143,10 @@ func (t *KVTxn) RetryAggressiveLocking(ctx context.Context) {
 func (t *KVTxn) CancelAggressiveLocking(ctx context.Context) {
 	t.pess.lockMu.Lock()
 	defer t.pess.lockMu.Unlock()
+	t.cancelAggressiveLocking()
+}
+
+func (t *KVTxn) cancelAggressiveLocking() {
 	a := t.pess.aggressive
 	if a == nil {
 		panic("transaction: CancelAggressiveLocking outside aggressive locking")

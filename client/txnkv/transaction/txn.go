@@ -1,4 +1,5 @@
-// Package transaction is the optimistic transaction: reads through the
+// Package transaction is the transaction (optimistic, or pessimistic with
+// SetPessimistic and LockKeys: pessimistic.go, aggressive.go): reads through the
 // write buffer (client/internal/unionstore) and a snapshot at the start ts,
 // writes into the buffer, and a two-phase commit (prewrite every mutation,
 // then commit the primary key, then the secondaries) as client-go's
@@ -16,6 +17,17 @@
 // commit or 1PC the same holds for a prewrite whose answer was lost: the
 // transaction is committed as soon as all its locks exist (async commit),
 // or by the prewrite itself (1PC).
+//
+// Pessimistic transactions (SetPessimistic, client-go's pessimistic mode):
+// LockKeys takes pessimistic locks on TiKV at a for_update_ts, waiting in
+// TiKV's lock wait queue for other transactions' locks; the first locked
+// key becomes the primary and the TTL manager keeps it alive from then on.
+// Commit prewrites the locked keys with the pessimistic check (TiKV skips
+// the write-conflict check for them: the locks already excluded writers
+// since for_update_ts) and Rollback releases the locks. Aggressive (fair)
+// locking (StartAggressiveLocking and friends) keeps locks across
+// statement retries. Shared locks (LockCtx.InShareMode) are not supported
+// yet, although the fake TiKV implements them.
 package transaction
 
 import (
@@ -50,8 +62,10 @@ type Store struct {
 // ErrInvalidTxn is returned by a transaction used after Commit or Rollback.
 var ErrInvalidTxn = errors.New("transaction: invalid (already committed or rolled back)")
 
-// KVTxn is an optimistic transaction. Reads and writes may come from
-// several tasks; Commit and Rollback end it.
+// KVTxn is a transaction, optimistic unless SetPessimistic(true). Reads
+// and writes may come from several tasks; Commit and Rollback end it.
+// Shared (share-mode) locks are not supported yet: LockKeys refuses
+// LockCtx.InShareMode with ErrSharedLockUnsupported.
 type KVTxn struct {
 	store    *Store
 	startTS  uint64
@@ -331,6 +345,12 @@ func (t *KVTxn) Rollback() error {
 func (t *KVTxn) Commit(ctx context.Context) error {
 	t.pess.lockMu.Lock()
 	defer t.pess.lockMu.Unlock()
+	if a := t.pess.aggressive; a != nil {
+		if len(a.currentLockedKeys) != 0 {
+			return ErrAggressiveLockingPending
+		}
+		t.cancelAggressiveLocking()
+	}
 	t.mu.Lock()
 	if !t.valid {
 		t.mu.Unlock()
