@@ -59,7 +59,7 @@ type MemDBIter struct {
 	last  []byte      // last key visited by the tree walk; nil before the first
 	full  bool        // the last walk stopped because arr was full
 	done  bool        // the walk reached the bound or the end of the tree
-	visit func(item) bool
+	visit func(*entry) bool
 	// lastBuf holds a snapshot iterator's resume key.
 	lastBuf []byte
 }
@@ -95,21 +95,20 @@ func (db *MemDB) IterReverseWithFlags(upper []byte) *MemDBIter {
 	return db.newIter(nil, upper, true, true)
 }
 
-func (it *MemDBIter) accept(i item) bool {
-	if it.last != nil && bytes.Equal(i.key, it.last) {
+func (it *MemDBIter) accept(e *entry) bool {
+	if it.last != nil && bytes.Equal(e.key, it.last) {
 		return true // the resume point, seen in the previous batch
 	}
-	it.last = i.key
+	it.last = e.key
 	if it.reverse {
-		if len(it.lower) > 0 && bytes.Compare(i.key, it.lower) < 0 {
+		if len(it.lower) > 0 && bytes.Compare(e.key, it.lower) < 0 {
 			it.done = true
 			return false
 		}
-	} else if len(it.upper) > 0 && bytes.Compare(i.key, it.upper) >= 0 {
+	} else if len(it.upper) > 0 && bytes.Compare(e.key, it.upper) >= 0 {
 		it.done = true
 		return false
 	}
-	e := i.e
 	if it.snap {
 		v := int(e.vref)
 		for v >= it.snapCP {
@@ -118,12 +117,12 @@ func (it *MemDBIter) accept(i item) bool {
 		if v < 0 {
 			return true
 		}
-		it.buf[it.n] = batchItem{key: i.key, e: e, val: it.db.vlog[v].val}
+		it.buf[it.n] = batchItem{key: e.key, e: e, val: it.db.vlog[v].val}
 	} else {
 		if e.vref < 0 && !it.withFlags {
 			return true
 		}
-		it.buf[it.n] = batchItem{key: i.key, e: e}
+		it.buf[it.n] = batchItem{key: e.key, e: e}
 	}
 	it.n++
 	if it.n == len(it.buf) {
@@ -150,19 +149,19 @@ func (it *MemDBIter) fill() {
 	tree := it.db.tree
 	switch {
 	case !it.reverse && it.last != nil:
-		tree.AscendGreaterOrEqual(probe(it.last), it.visit)
+		tree.ascend(it.last, it.visit)
 	case !it.reverse && len(it.lower) > 0:
-		tree.AscendGreaterOrEqual(probe(it.lower), it.visit)
+		tree.ascend(it.lower, it.visit)
 	case !it.reverse:
-		tree.Ascend(it.visit)
+		tree.ascend(nil, it.visit)
 	case it.last != nil:
-		tree.DescendLessOrEqual(probe(it.last), it.visit)
+		tree.descend(it.last, it.visit)
 	case len(it.upper) > 0:
 		// upper is exclusive: accept skips it as if it had been seen.
 		it.last = it.upper
-		tree.DescendLessOrEqual(probe(it.upper), it.visit)
+		tree.descend(it.upper, it.visit)
 	default:
-		tree.Descend(it.visit)
+		tree.descend(nil, it.visit)
 	}
 	if !it.full {
 		it.done = true

@@ -3,13 +3,10 @@ package unionstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
-
-	"github.com/google/btree"
 
 	"github.com/tikvsim/tikvsim/client/kv"
 	"github.com/tikvsim/tikvsim/client/tikverr"
@@ -22,9 +19,6 @@ const MaxKeyLen = math.MaxUint16
 
 // Unlimited is the limit value meaning "no limit" (SetEntrySizeLimit).
 const Unlimited = math.MaxUint64
-
-// btreeDegree: BenchmarkDegree showed degrees 16-64 within measurement noise.
-const btreeDegree = 16
 
 // tombstone is the value Delete stores. It is never written in place.
 var tombstone = []byte{}
@@ -41,40 +35,6 @@ type entry struct {
 	flags kv.KeyFlags
 	gone  bool // removed from the tree by a rollback or Reset
 }
-
-// item is what the B-tree orders. It carries the key's first 8 bytes as a
-// big-endian integer (zero-padded), so most comparisons inside a node do not
-// touch the key bytes elsewhere in memory: ordering by the padded prefix and
-// then by the whole key is the same as ordering by the key. Lookups build a
-// probe item on the stack.
-type item struct {
-	pfx uint64
-	key []byte
-	e   *entry
-}
-
-func itemLess(a, b item) bool {
-	if a.pfx != b.pfx {
-		return a.pfx < b.pfx
-	}
-	return bytes.Compare(a.key, b.key) < 0
-}
-
-func prefixOf(key []byte) uint64 {
-	if len(key) >= 8 {
-		return binary.BigEndian.Uint64(key)
-	}
-	var p uint64
-	for i := 0; i < 8; i++ {
-		p <<= 8
-		if i < len(key) {
-			p |= uint64(key[i])
-		}
-	}
-	return p
-}
-
-func probe(key []byte) item { return item{pfx: prefixOf(key), key: key} }
 
 // vrec is one value-log record: a value written to e, and the record of the
 // value it replaced (-1 for none).
@@ -113,7 +73,7 @@ var ErrSnapshotStale = fmt.Errorf("unionstore: memdb snapshot is stale")
 type MemDB struct {
 	mu sync.RWMutex
 
-	tree *btree.BTreeG[item]
+	tree index
 	vlog []vrec
 	vals arena // value bytes; truncated on rollback
 	keys arena // key bytes; only reset
@@ -145,9 +105,11 @@ type MemDB struct {
 }
 
 // NewMemDB returns an empty buffer with no limits.
-func NewMemDB() *MemDB {
+func NewMemDB() *MemDB { return newMemDB(&artTree{}) }
+
+func newMemDB(tree index) *MemDB {
 	return &MemDB{
-		tree:        btree.NewG(btreeDegree, itemLess),
+		tree:        tree,
 		vals:        newArena(),
 		keys:        newArena(),
 		entryLimit:  Unlimited,
@@ -163,12 +125,12 @@ func (db *MemDB) lookup(key []byte) *entry {
 		return e
 	}
 	db.misses.Add(1)
-	it, ok := db.tree.Get(probe(key))
-	if !ok {
+	e := db.tree.get(key)
+	if e == nil {
 		return nil
 	}
-	db.last.Store(it.e)
-	return it.e
+	db.last.Store(e)
+	return e
 }
 
 func (db *MemDB) newEntry(key []byte) *entry {
@@ -185,7 +147,7 @@ func (db *MemDB) newEntry(key []byte) *entry {
 	db.slab = append(db.slab, entry{key: k, vref: -1, seq: int32(db.entries)})
 	db.entries++
 	e := &db.slab[len(db.slab)-1]
-	db.tree.ReplaceOrInsert(item{pfx: prefixOf(k), key: k, e: e})
+	db.tree.insert(e)
 	db.len++
 	db.size += len(k)
 	return e
@@ -367,7 +329,7 @@ func (db *MemDB) revert(cp Checkpoint) {
 			e.flags = kept
 			continue
 		}
-		db.tree.Delete(probe(e.key))
+		db.tree.remove(e.key)
 		e.gone = true
 		db.len--
 		db.size -= len(e.key)
@@ -382,8 +344,8 @@ func (db *MemDB) revert(cp Checkpoint) {
 		db.keys.truncate(cp.kblk, cp.koff)
 		db.entries = cp.entries
 	}
-	invariants.Assert(db.len == db.tree.Len() && db.len >= 0 && db.size >= 0,
-		"after revert: len %d, tree %d, size %d", db.len, db.tree.Len(), db.size)
+	invariants.Assert(db.len == db.tree.len() && db.len >= 0 && db.size >= 0,
+		"after revert: len %d, tree %d, size %d", db.len, db.tree.len(), db.size)
 	clear(db.vlog[cp.vlog:])
 	db.vlog = db.vlog[:cp.vlog]
 	db.vals.truncate(cp.blk, cp.off)
@@ -536,7 +498,7 @@ func (db *MemDB) GetEntrySizeLimit() (entryLimit, bufferLimit uint64) {
 // Reset empties the buffer and drops all stages; limits and the hook stay.
 func (db *MemDB) Reset() {
 	db.mu.Lock()
-	db.tree.Clear(true)
+	db.tree.clear()
 	clear(db.vlog)
 	db.vlog = db.vlog[:0]
 	db.vals.reset()
