@@ -87,6 +87,7 @@ type options struct {
 	replay        replayFlag
 	step          uint64
 	api           string
+	gc            string
 
 	outMu  sync.Mutex // guards outDir
 	outDir string     // the artifact directory, once created
@@ -156,6 +157,7 @@ func runFlags(name string, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.livenessBound, "liveness-bound", harness.DefaultLivenessBound, "virtual time the workload has to converge after every fault heals")
 	fs.StringVar(&o.out, "out", "", "directory for the files written on a failure (default: a new temporary directory)")
 	fs.StringVar(&o.api, "api", "v1", "API version of cluster workloads: v1, or v2 (API V2 cluster, clients in a keyspace)")
+	fs.StringVar(&o.gc, "gc", "off", "GC during transactional workloads: off, on (every 300ms, safe point 8s behind), swarm (drawn from the seed), or LAG[/EVERY] such as 8s/300ms")
 	return fs
 }
 
@@ -273,7 +275,7 @@ type jsonLine struct {
 // spec builds the harness spec of the flags, validated.
 func (o *options) spec() (harness.Spec, error) {
 	s := harness.Spec{Workload: o.workload, Faults: o.faults, Duration: o.duration, Clients: o.clients, MaxOps: o.maxOps,
-		Bug: o.bug, Txn: o.txn, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound, StopAtStep: o.step, APIVersion: o.api}
+		Bug: o.bug, Txn: o.txn, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound, StopAtStep: o.step, APIVersion: o.api, GC: o.gc}
 	err := s.Normalize()
 	return s, err
 }
@@ -469,7 +471,7 @@ func replayCommand(seed uint64, o *options) string { return commandLine("", seed
 // that runs seed with o's options.
 func commandLine(sub string, seed uint64, o *options) string {
 	spec := harness.Spec{Seed: seed, Workload: o.workload, Faults: o.faults, Duration: o.duration,
-		Clients: o.clients, MaxOps: o.maxOps, Bug: o.bug, Txn: o.txn, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound, APIVersion: o.api}
+		Clients: o.clients, MaxOps: o.maxOps, Bug: o.bug, Txn: o.txn, MaxSteps: o.maxSteps, LivenessBound: o.livenessBound, APIVersion: o.api, GC: o.gc}
 	cmd := "go run ./cmd/simrun "
 	if sub != "" {
 		cmd += sub + " "

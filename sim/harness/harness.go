@@ -95,6 +95,12 @@ type Spec struct {
 	// the clients work in a keyspace created in PD for the run (see
 	// apiv2.go).
 	APIVersion string
+	// GC runs the transactional client's GC periodically during the safety
+	// phase of a transactional workload (see gc.go): "" or "off" (the
+	// default), "on" (every DefaultGCEvery, lag DefaultGCLag), "swarm" (the
+	// seed decides whether, how often and with what lag), or "LAG" /
+	// "LAG/EVERY" (durations, e.g. "8s/300ms").
+	GC string
 	// OnSetup, when set, receives Result.Setup as soon as the workload has
 	// derived its options and the nemesis its plan, before any client runs,
 	// so a driver can print every derived parameter before the run.
@@ -145,6 +151,12 @@ type Result struct {
 	Liveness string `json:"liveness,omitempty"`
 	// Stopped is Spec.StopAtStep when the run was cut short there.
 	Stopped uint64 `json:"stopped_at_step,omitempty"`
+	// GCRuns counts the GC calls of Spec.GC that ended in the safety
+	// phase, GCFailed those that failed (faults), and GCSafePoint is the
+	// last GC safe point reached.
+	GCRuns      int    `json:"gc_runs,omitempty"`
+	GCFailed    int    `json:"gc_failed,omitempty"`
+	GCSafePoint uint64 `json:"gc_safe_point,omitempty"`
 
 	// Setup describes the derived options and the fault plan.
 	Setup string `json:"setup"`
@@ -233,6 +245,12 @@ func (s *Spec) Normalize() error {
 	}
 	if s.APIVersion == "v2" && !usesCluster(wl) {
 		return fmt.Errorf("api version v2: workload %s has no cluster", s.Workload)
+	}
+	if err := validGC(s.GC); err != nil {
+		return err
+	}
+	if s.GC != "" && s.GC != "off" && (!usesCluster(wl) || rawKeysOf(wl)) {
+		return fmt.Errorf("gc %q: workload %s is not transactional", s.GC, s.Workload)
 	}
 	if !slices.Contains(Presets, s.Faults) {
 		sched, err := ParseSchedule(s.Faults)
@@ -347,6 +365,8 @@ func Run(spec Spec) (res Result) {
 		clients = append(clients, name)
 	}
 	nem := &nemesis{w: w, net: net, clu: clu, rng: w.Rand("nemesis")}
+	gcp, _ := parseGC(spec.GC, w.Rand("gc"))
+	var gcst gcStats
 	var liveness error
 	w.Spawn("harness", func() {
 		ctx := context.Background()
@@ -361,12 +381,29 @@ func Run(spec Spec) (res Result) {
 		}
 		nem.nodes = append(append([]string(nil), servers...), clients[:spec.Clients]...)
 		nem.servers = servers
+		var gcCli *txnkv.Client
+		if gcp != nil {
+			var err error
+			if gcCli, err = env.TxnKV("gc"); err != nil {
+				panic(fmt.Sprintf("gc client: %v", err))
+			}
+			// Not among the nodes partitions split: drops and delays
+			// reach it, but GC is meant to make progress.
+			defer gcCli.Close()
+		}
 		if err := nem.plan(spec.Faults); err != nil {
 			panic(err)
 		}
 		res.Setup = wl.Describe() + "; faults: " + nem.describe()
 		if ks != nil {
 			res.Setup += "; " + ks.describe()
+		}
+		if spec.GC != "" && spec.GC != "off" {
+			if gcp == nil {
+				res.Setup += "; gc: off"
+			} else {
+				res.Setup += "; gc: " + gcp.String()
+			}
 		}
 		if spec.OnSetup != nil {
 			spec.OnSetup(res.Setup)
@@ -380,9 +417,19 @@ func Run(spec Spec) (res Result) {
 		}
 		stopNemesis := w.NewEvent()
 		w.Spawn("nemesis", func() { nem.run(safety, stopNemesis) })
+		stopGC := w.NewEvent()
+		if gcp != nil {
+			w.Spawn("gc", func() {
+				defer stopGC.Fire()
+				runGC(safety, w, gcCli, *gcp, &gcst)
+			})
+		} else {
+			stopGC.Fire()
+		}
 		_ = g.Wait(ctx)
 		_ = rt.WaitContext(r, safety)
 		_ = stopNemesis.Wait(ctx)
+		_ = stopGC.Wait(ctx)
 		endSafety = nil
 		// Liveness: heal everything, then the workload must converge.
 		nem.healAll()
@@ -401,6 +448,7 @@ func Run(spec Spec) (res Result) {
 	res.FaultSchedule = nem.schedule()
 	res.History = rec.History()
 	res.OpsOK, res.OpsFail, res.OpsInfo = rec.Counts()
+	res.GCRuns, res.GCFailed, res.GCSafePoint = gcst.runs, gcst.failed, gcst.safePoint
 	if err != nil {
 		var f *sim.Failure
 		if errors.As(err, &f) {

@@ -158,6 +158,9 @@ func (s Spec) Flags() string {
 	if n.APIVersion == "v2" {
 		parts = append(parts, "--api", "v2")
 	}
+	if n.GC != "" && n.GC != "off" {
+		parts = append(parts, "--gc", n.GC)
+	}
 	return strings.Join(parts, " ")
 }
 
