@@ -152,7 +152,7 @@ func runFlags(name string, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.clients, "clients", 3, "number of client processes")
 	fs.IntVar(&o.maxOps, "max-ops", 0, "end the safety phase once this many operations were invoked (0: no limit)")
 	fs.StringVar(&o.bug, "bug", "", "switch on a deliberately injected bug (tests of the checkers): "+bugList())
-	fs.StringVar(&o.txn, "txn", "2pc", "commit protocol of transactional workloads: 2pc, async, 1pc, or mixed (a random one per transaction)")
+	fs.StringVar(&o.txn, "txn", "2pc", "commit protocol of transactional workloads: 2pc, async, 1pc, mixed (a random one per transaction), pessimistic (keys locked before they are read for update or written), or pessimistic-aggressive (the same under aggressive/fair locking)")
 	fs.Uint64Var(&o.maxSteps, "max-steps", 0, "fail a run after this many scheduling steps (0: 50 million)")
 	fs.DurationVar(&o.livenessBound, "liveness-bound", harness.DefaultLivenessBound, "virtual time the workload has to converge after every fault heals")
 	fs.StringVar(&o.out, "out", "", "directory for the files written on a failure (default: a new temporary directory)")
