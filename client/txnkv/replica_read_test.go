@@ -8,12 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/metapb"
+
 	"github.com/tikvsim/tikvsim/client/internal/sender"
 	"github.com/tikvsim/tikvsim/client/kv"
 	"github.com/tikvsim/tikvsim/client/oracle"
 	"github.com/tikvsim/tikvsim/client/rt"
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/txnkv"
+	"github.com/tikvsim/tikvsim/sim"
+	"github.com/tikvsim/tikvsim/sim/clock"
 	"github.com/tikvsim/tikvsim/sim/cluster"
 	"github.com/tikvsim/tikvsim/sim/network"
 	"github.com/tikvsim/tikvsim/sim/simtest"
@@ -340,4 +344,56 @@ func replicaFaultRun(t *testing.T, seed uint64, st *faultStats) uint64 {
 		st.staleServed += e.c.StaleReadsServed()
 	})
 	return hash
+}
+
+// TestStaleReadMatchesStoreLabels: with zone labels on the stores, a stale
+// read with SetMatchStoreLabels is served locally by the replica in the
+// reader's zone (client-go's local stale read), a follower read by the
+// follower there, and GetMinSafeTS has a scope per zone.
+func TestStaleReadMatchesStoreLabels(t *testing.T) {
+	zone := func(id uint64) []*metapb.StoreLabel {
+		return []*metapb.StoreLabel{{Key: txnkv.DCLabelKey, Value: fmt.Sprintf("z%d", id)}}
+	}
+	w := sim.New(15, sim.Options{MaxTime: time.Hour})
+	net := network.New(w, network.Config{})
+	c := cluster.New(w, net, cluster.Config{TxnKeys: true, SplitKeys: [][]byte{k("g")}, StoreLabels: zone, SafeTSInterval: 500 * time.Millisecond})
+	r := clock.New(w)
+	cli, err := txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(c.NewTransport("app")), txnkv.WithPD(c.NewPDClient("app")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{w: w, net: net, c: c, cli: cli, r: r, ctx: context.Background()}
+	w.Spawn("main", func() {
+		defer w.Stop()
+		e.commit(t, map[string]string{"a": "1"})
+		ts, _ := cli.GetTimestamp(e.ctx)
+		_ = r.Sleep(e.ctx, 3*time.Second)
+		reg, leader := c.Region(k("a"))
+		for _, p := range reg.Peers {
+			if p.StoreId == leader {
+				continue
+			}
+			before := c.StaleReadsServedBy(p.StoreId)
+			for range 3 {
+				snap := cli.GetSnapshot(ts)
+				snap.SetIsStalenessReadOnly(true)
+				snap.SetMatchStoreLabels(zone(p.StoreId))
+				if v, err := snap.Get(e.ctx, k("a")); err != nil || string(v) != "1" {
+					t.Fatalf("stale read in zone z%d = %q, %v", p.StoreId, v, err)
+				}
+			}
+			if got := c.StaleReadsServedBy(p.StoreId) - before; got != 3 {
+				t.Fatalf("store %d served %d of 3 stale reads from its zone", p.StoreId, got)
+			}
+		}
+		cli.UpdateSafeTS(e.ctx)
+		for id := uint64(1); id <= 3; id++ {
+			if m := cli.GetMinSafeTS(fmt.Sprintf("z%d", id)); m <= ts {
+				t.Fatalf("min safe ts of zone z%d = %d, want above %d", id, m, ts)
+			}
+		}
+	})
+	if err := w.Run(); err != nil {
+		t.Fatal(err)
+	}
 }

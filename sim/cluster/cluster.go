@@ -110,6 +110,9 @@ type Config struct {
 	// the first stale read or GetStoreSafeTS the cluster serves, so runs
 	// that never use them keep their schedules.
 	SafeTSInterval time.Duration
+	// StoreLabels, when set, gives the labels each store registers with PD
+	// (e.g. its zone), for label-matched replica and stale reads.
+	StoreLabels func(store uint64) []*metapb.StoreLabel
 }
 
 func (c Config) withDefaults() Config {
@@ -187,8 +190,10 @@ type Cluster struct {
 	safeTSStarted bool
 	// readIndexes counts the read indexes leaders granted.
 	readIndexes uint64
-	// staleServed counts the stale reads followers served locally.
-	staleServed uint64
+	// staleServed counts the stale reads followers served locally, in all
+	// and by store.
+	staleServed   uint64
+	staleServedBy map[uint64]uint64
 }
 
 // New boots a cluster on world w and network net: PD, the stores, the
@@ -198,7 +203,7 @@ type Cluster struct {
 func New(w *sim.World, net *network.Network, cfg Config) *Cluster {
 	eagerSafeTS := cfg.SafeTSInterval > 0
 	cfg = cfg.withDefaults()
-	c := &Cluster{w: w, net: net, cfg: cfg, pdUp: true, rng: w.Rand("cluster"), waiters: make(map[uint64]*lockWaiter), safe: make(map[uint64]*safeTSState)}
+	c := &Cluster{w: w, net: net, cfg: cfg, pdUp: true, rng: w.Rand("cluster"), waiters: make(map[uint64]*lockWaiter), safe: make(map[uint64]*safeTSState), staleServedBy: make(map[uint64]uint64)}
 	c.engine = mvcc.New(mvcc.Config{APIVersion: cfg.APIVersion})
 	c.pd = pd.New(w.Now(), pd.Config{Seed: w.Seed(), MaxPeerCount: uint32(cfg.Replicas), NoKeyspaceRegionSplit: cfg.APIVersion != kvrpcpb.APIVersion_V2})
 	for i := 1; i <= cfg.Stores; i++ {
@@ -248,7 +253,11 @@ func (c *Cluster) pdHeader() *pdpb.RequestHeader {
 }
 
 func (c *Cluster) storeMeta(s *Store) *metapb.Store {
-	return &metapb.Store{Id: s.id, Address: s.addr, State: metapb.StoreState_Up, Version: "8.5.0", PeerAddress: s.addr, StatusAddress: s.addr}
+	m := &metapb.Store{Id: s.id, Address: s.addr, State: metapb.StoreState_Up, Version: "8.5.0", PeerAddress: s.addr, StatusAddress: s.addr}
+	if c.cfg.StoreLabels != nil {
+		m.Labels = c.cfg.StoreLabels(s.id)
+	}
+	return m
 }
 
 // boot bootstraps PD with store 1 and the first region, registers the other

@@ -132,6 +132,7 @@ func (s *Store) followerRead(ctx context.Context, req contexted, r *region) *err
 		safe := s.safeTSOf(r.meta.Id)
 		if ts <= safe {
 			s.c.staleServed++
+			s.c.staleServedBy[s.id]++
 			return nil
 		}
 		return &errorpb.Error{Message: fmt.Sprintf("data is not ready: region %d safe ts %d < read ts %d", r.meta.Id, safe, ts),
@@ -222,6 +223,10 @@ func (c *Cluster) ReadIndexes() uint64 { return c.readIndexes }
 
 // StaleReadsServed returns how many stale reads followers served locally.
 func (c *Cluster) StaleReadsServed() uint64 { return c.staleServed }
+
+// StaleReadsServedBy returns how many stale reads store served locally as a
+// follower.
+func (c *Cluster) StaleReadsServedBy(store uint64) uint64 { return c.staleServedBy[store] }
 
 // serveCheckLeader is a follower receiving the leader's safe ts of its
 // regions (TiKV's CheckLeader carrying ReadState.safe_ts): taken for each
