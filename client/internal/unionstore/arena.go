@@ -44,11 +44,17 @@ func (a *arena) pos() (blk, off int) { return a.cur, a.off }
 // blocks are kept for reuse.
 func (a *arena) truncate(blk, off int) { a.cur, a.off = blk, off }
 
-// reset forgets every allocation and keeps only the first block.
+// reset forgets every allocation and keeps at most the first block, and that
+// only at its normal size (arenaFirstBlock): a block grown for one large
+// allocation is dropped, so a reset arena retains at most arenaFirstBlock
+// bytes however much it held.
 func (a *arena) reset() {
-	if len(a.blocks) > 1 {
-		a.blocks = a.blocks[:1]
-		a.capSum = uint64(len(a.blocks[0]))
+	keep := 0
+	if len(a.blocks) > 0 && len(a.blocks[0]) == arenaFirstBlock {
+		keep = 1
 	}
+	clear(a.blocks[keep:]) // let the collector have the dropped blocks
+	a.blocks = a.blocks[:keep]
+	a.capSum = uint64(keep * arenaFirstBlock)
 	a.cur, a.off = -1, 0
 }

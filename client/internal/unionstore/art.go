@@ -51,12 +51,19 @@ type artNode struct {
 	labels [16]byte
 	index  *[256]uint8
 	kids   []artRef
+	small  [art4]artRef // kids of a node of 4, saving an allocation
 }
 
 func newArtNode(kind int) *artNode {
-	n := &artNode{kind: kind, kids: make([]artRef, kind)}
-	if kind == art48 {
+	n := &artNode{kind: kind}
+	switch kind {
+	case art4:
+		n.kids = n.small[:]
+	case art48:
 		n.index = new([256]uint8)
+		n.kids = make([]artRef, kind)
+	default:
+		n.kids = make([]artRef, kind)
 	}
 	return n
 }

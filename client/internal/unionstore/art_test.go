@@ -225,3 +225,40 @@ func TestARTShapes(t *testing.T) {
 		t.Fatal("empty key lookups")
 	}
 }
+
+// TestResetRetainsBoundedMemory fills a buffer with a large transaction
+// (keys, values, a value larger than an arena block, a long value log) and
+// checks that Reset keeps only the bounded cache.
+func TestResetRetainsBoundedMemory(t *testing.T) {
+	db := NewMemDB()
+	for k := range 20000 {
+		key := encodeInt(k)
+		if err := db.Set(key, bytes.Repeat(key, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Set([]byte{}, make([]byte, 3*arenaMaxBlock)); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Mem()
+	db.Reset()
+	kept := db.vals.capSum + db.keys.capSum + uint64(cap(db.vlog))*40
+	if kept > 2*arenaFirstBlock+maxKeptLog*40 || len(db.vals.blocks) > 1 || len(db.keys.blocks) > 1 {
+		t.Fatalf("after Reset of %d bytes: %d bytes kept, %d+%d blocks", before, kept, len(db.vals.blocks), len(db.keys.blocks))
+	}
+	if db.tree.len() != 0 || db.Mem() > kept {
+		t.Fatalf("after Reset: %d keys indexed, Mem %d", db.tree.len(), db.Mem())
+	}
+	// The first block of a fresh arena can be an oversized one: not kept.
+	db.Set([]byte("k"), make([]byte, 2*arenaMaxBlock))
+	db.Reset()
+	if len(db.vals.blocks) != 0 || db.vals.capSum != 0 {
+		t.Fatalf("oversized first block kept: %d blocks, %d bytes", len(db.vals.blocks), db.vals.capSum)
+	}
+	for k := range 100 {
+		_ = db.Set(encodeInt(k), encodeInt(k))
+	}
+	if v, err := db.Get(bg, encodeInt(42)); err != nil || string(v) != string(encodeInt(42)) {
+		t.Fatalf("reuse after Reset: %q, %v", v, err)
+	}
+}

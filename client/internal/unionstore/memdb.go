@@ -135,7 +135,9 @@ func (db *MemDB) lookup(key []byte) *entry {
 
 func (db *MemDB) newEntry(key []byte) *entry {
 	if len(db.slab) == cap(db.slab) {
-		db.slab = make([]entry, 0, 128)
+		// Slabs grow from 8 entries to 128, so a small transaction
+		// does not pay for a large slab.
+		db.slab = make([]entry, 0, min(max(8, 2*cap(db.slab)), 128))
 	}
 	var k []byte
 	if len(key) > 0 {
@@ -495,12 +497,21 @@ func (db *MemDB) GetEntrySizeLimit() (entryLimit, bufferLimit uint64) {
 	return db.entryLimit, db.bufferLimit
 }
 
+// maxKeptLog is the most value-log capacity Reset keeps for reuse.
+const maxKeptLog = 1024
+
 // Reset empties the buffer and drops all stages; limits and the hook stay.
+// What it keeps for reuse is bounded (a first arena block for keys and one
+// for values, a value log of maxKeptLog records) whatever the buffer held.
 func (db *MemDB) Reset() {
 	db.mu.Lock()
 	db.tree.clear()
-	clear(db.vlog)
-	db.vlog = db.vlog[:0]
+	if cap(db.vlog) > maxKeptLog {
+		db.vlog = nil // do not hold a large transaction's log
+	} else {
+		clear(db.vlog)
+		db.vlog = db.vlog[:0]
+	}
 	db.vals.reset()
 	db.keys.reset()
 	db.slab = nil
