@@ -815,3 +815,141 @@ func TestAggressiveLockingSwitchPrimary(t *testing.T) {
 		locked("k2", false)
 	})
 }
+
+// TestAggressiveLockingInsert ports TestAggressiveLockingInsert: locks for
+// inserts (PresumeKeyNotExists) under aggressive locking: a key already
+// locked and found existing fails with ErrKeyExist without a request, a new
+// lock on an existing key fails in TiKV; a key inserted by another
+// transaction after for_update_ts is a write conflict, a key deleted after
+// it is locked with a conflict; after the retry at a newer for_update_ts
+// the insert over the existing key fails with ErrKeyExist.
+func TestAggressiveLockingInsert(t *testing.T) {
+	run(t, 921, func(e *env) {
+		e.commit(t, map[string]string{"k1": "v1", "k3": "v3", "k6": "v6", "k8": "v8"})
+		txn := e.beginPessimistic(t)
+		lc := kv.NewLockCtx(txn.StartTS(), kv.LockAlwaysWait, e.r.Now())
+		lc.InitReturnValues(2)
+		if err := txn.LockKeys(e.ctx, lc, k("k1"), k("k2")); err != nil {
+			t.Fatal(err)
+		}
+		_ = txn.Set(k("k5"), k("v5"))
+		_ = txn.Delete(k("k6"))
+		insert := func(lc *kv.LockCtx, key string) error {
+			txn.GetMemBuffer().UpdateFlags(k(key), kv.SetPresumeKeyNotExists)
+			if lc == nil {
+				lc = kv.NewLockCtx(txn.StartTS(), kv.LockAlwaysWait, e.r.Now())
+			}
+			return txn.LockKeys(e.ctx, lc, k(key))
+		}
+		mustExist := func(err error) {
+			t.Helper()
+			if !tikverr.IsErrKeyExist(err) {
+				t.Fatalf("got %v, want ErrKeyExist", err)
+			}
+		}
+		txn.StartAggressiveLocking()
+		mustExist(insert(nil, "k1")) // locked before, exists
+		if err := insert(nil, "k2"); err != nil {
+			t.Fatal(err)
+		}
+		mustExist(insert(nil, "k3")) // a new lock: TiKV checks
+		if err := insert(nil, "k4"); err != nil {
+			t.Fatal(err)
+		}
+		t2, _ := e.cli.Begin(e.ctx)
+		_ = t2.Set(k("k7"), k("v7"))
+		_ = t2.Delete(k("k8"))
+		if err := t2.Commit(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := insert(nil, "k7"); !tikverr.IsErrWriteConflict(err) {
+			t.Fatalf("insert over a newer insert: %v, want a write conflict", err)
+		}
+		lc = kv.NewLockCtx(txn.StartTS(), kv.LockAlwaysWait, e.r.Now())
+		if err := insert(lc, "k8"); err != nil {
+			t.Fatal(err)
+		}
+		if lc.MaxLockedWithConflictTS != t2.CommitTS() || lc.Values["k8"].LockedWithConflictTS != t2.CommitTS() {
+			t.Fatalf("k8: max %d value %+v, want locked with conflict at %d", lc.MaxLockedWithConflictTS, lc.Values["k8"], t2.CommitTS())
+		}
+		lc = kv.NewLockCtx(e.ts(t), kv.LockAlwaysWait, e.r.Now())
+		mustExist(insert(lc, "k7"))
+		if err := insert(lc, "k8"); err != nil {
+			t.Fatal(err)
+		}
+		txn.CancelAggressiveLocking(e.ctx)
+		_ = txn.Rollback()
+		e.settle()
+		e.noLocks(t, "k1", "k2", "k3", "k4", "k7", "k8")
+	})
+}
+
+// TestAggressiveLockingLoadValueOptionChanges ports
+// TestAggressiveLockingLoadValueOptionChanges: a key locked in the previous
+// attempt is locked again when the retry asks for more (existence, then the
+// value) than the previous lock returned, and a lock taken with a conflict
+// becomes an ordinary one on the retry.
+func TestAggressiveLockingLoadValueOptionChanges(t *testing.T) {
+	run(t, 922, func(e *env) {
+		e.commit(t, map[string]string{"k2": "v2"})
+		for _, conflict := range []bool{false, true} {
+			txn := e.beginPessimistic(t)
+			if err := txn.LockKeys(e.ctx, kv.NewLockCtx(txn.StartTS(), kv.LockAlwaysWait, e.r.Now()), k("k0")); err != nil {
+				t.Fatal(err)
+			}
+			ts := txn.StartTS()
+			txn.StartAggressiveLocking()
+			lc := kv.NewLockCtx(ts, kv.LockAlwaysWait, e.r.Now())
+			var t2 *transaction.KVTxn
+			if conflict {
+				t2, _ = e.cli.Begin(e.ctx)
+				_ = t2.Delete(k("k1"))
+				_ = t2.Set(k("k2"), k("v2"))
+				if err := t2.Commit(e.ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, key := range []string{"k1", "k2"} {
+				if err := txn.LockKeys(e.ctx, lc, k(key)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if conflict {
+				if lc.MaxLockedWithConflictTS != t2.CommitTS() || lc.Values["k1"].LockedWithConflictTS != t2.CommitTS() ||
+					lc.Values["k2"].LockedWithConflictTS != t2.CommitTS() {
+					t.Fatalf("conflict not reported: %d %+v", lc.MaxLockedWithConflictTS, lc.Values)
+				}
+				ts = t2.CommitTS() + 1
+			} else {
+				ts++
+			}
+			lc = kv.NewLockCtx(ts, kv.LockAlwaysWait, e.r.Now())
+			lc.InitCheckExistence(2)
+			txn.RetryAggressiveLocking(e.ctx)
+			for _, key := range []string{"k1", "k2"} {
+				if err := txn.LockKeys(e.ctx, lc, k(key)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if lc.MaxLockedWithConflictTS != 0 || lc.Values["k1"].Exists || !lc.Values["k2"].Exists {
+				t.Fatalf("conflict %v, check existence: %d %+v", conflict, lc.MaxLockedWithConflictTS, lc.Values)
+			}
+			ts++
+			lc = kv.NewLockCtx(ts, kv.LockAlwaysWait, e.r.Now())
+			lc.InitReturnValues(2)
+			txn.RetryAggressiveLocking(e.ctx)
+			for _, key := range []string{"k1", "k2"} {
+				if err := txn.LockKeys(e.ctx, lc, k(key)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if lc.MaxLockedWithConflictTS != 0 || lc.Values["k1"].Exists || !lc.Values["k2"].Exists || string(lc.Values["k2"].Value) != "v2" {
+				t.Fatalf("conflict %v, return values: %d %+v", conflict, lc.MaxLockedWithConflictTS, lc.Values)
+			}
+			txn.CancelAggressiveLocking(e.ctx)
+			_ = txn.Rollback()
+			e.settle()
+			e.noLocks(t, "k0", "k1", "k2")
+		}
+	})
+}
