@@ -41,7 +41,8 @@ type gcPlan struct {
 func (p gcPlan) String() string { return fmt.Sprintf("every %v, lag %v", p.every, p.lag) }
 
 // validGC checks a Spec.GC value: "", "off", "on", "swarm", "LAG" or
-// "LAG/EVERY" (Go durations, both positive).
+// "LAG/EVERY" (Go durations; a lag of 0 runs GC at the timestamp just
+// taken).
 func validGC(spec string) error {
 	_, err := parseGC(spec, nil)
 	return err
@@ -74,8 +75,8 @@ func parseGC(spec string, rng *rand.Rand) (*gcPlan, error) {
 			return nil, fmt.Errorf("gc %q: want off, on, swarm, LAG or LAG/EVERY (durations): %w", spec, err)
 		}
 	}
-	if p.lag <= 0 || p.every <= 0 {
-		return nil, fmt.Errorf("gc %q: lag and period must be positive", spec)
+	if p.lag < 0 || p.every <= 0 {
+		return nil, fmt.Errorf("gc %q: the lag must not be negative, the period must be positive", spec)
 	}
 	return &p, nil
 }

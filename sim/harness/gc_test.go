@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tikvsim/tikvsim/sim"
 )
 
 // TestParseGC: the Spec.GC forms, and the ones refused.
@@ -14,13 +16,14 @@ func TestParseGC(t *testing.T) {
 		"on":       {every: DefaultGCEvery, lag: DefaultGCLag},
 		"10s":      {every: DefaultGCEvery, lag: 10 * time.Second},
 		"2s/150ms": {every: 150 * time.Millisecond, lag: 2 * time.Second},
+		"0s/1ms":   {every: time.Millisecond},
 	} {
 		got, err := parseGC(spec, nil)
 		if err != nil || (got == nil) != (want == nil) || (got != nil && *got != *want) {
 			t.Errorf("parseGC(%q) = %v, %v; want %v", spec, got, err, want)
 		}
 	}
-	for _, bad := range []string{"yes", "0s", "-1s", "1s/0s", "1s/x", "/1s"} {
+	for _, bad := range []string{"yes", "-1s", "1s/0s", "1s/x", "/1s"} {
 		if _, err := parseGC(bad, nil); err == nil {
 			t.Errorf("parseGC(%q) accepted", bad)
 		}
@@ -78,12 +81,14 @@ func TestGCDuringWorkloads(t *testing.T) {
 	}
 }
 
-// TestGCStress runs GC back to back with a safe point as recent as it gets
-// (1ms lag, every 1ms): GC rolls back every transaction still running below
-// it (txnlock.BatchResolveLocks force-rolls back live locks, as client-go
+// TestGCStress runs GC back to back at the timestamp it just took (lag 0,
+// every 1ms): GC rolls back every transaction still running below it
+// (txnlock.BatchResolveLocks force-rolls back live locks, as client-go
 // does) and drops old versions meanwhile. Such a transaction must fail, or
 // be undetermined, never be reported committed while its writes are gone:
-// every checker must still pass.
+// every checker must still pass. Without faults the cluster keeps its two
+// regions, so GC sending more than two store requests a run shows that it
+// met live locks and resolved them.
 func TestGCStress(t *testing.T) {
 	seeds := uint64(2)
 	if testing.Short() {
@@ -92,12 +97,20 @@ func TestGCStress(t *testing.T) {
 	for _, wl := range []string{"bank", "append", "rw-register", "set"} {
 		for _, faults := range []string{"none", "all"} {
 			for seed := uint64(1); seed <= seeds; seed++ {
-				res := Run(Spec{Seed: seed, Workload: wl, Faults: faults, GC: "1ms/1ms", Duration: 3 * time.Second})
+				sends := 0
+				res := Run(Spec{Seed: seed, Workload: wl, Faults: faults, GC: "0s/1ms", Duration: 3 * time.Second, Trace: func(e sim.TraceEvent) {
+					if e.Kind == sim.KindNet && strings.HasPrefix(e.Name, "send") && strings.Contains(e.Text, "gc->store") {
+						sends++
+					}
+				}})
 				if !res.Valid {
-					t.Fatalf("%s seed %d faults %s gc 1ms/1ms: %v %s %s\n%s", wl, seed, faults, res.Anomalies, res.Error, res.Liveness, res.Check)
+					t.Fatalf("%s seed %d faults %s gc 0s/1ms: %v %s %s\n%s", wl, seed, faults, res.Anomalies, res.Error, res.Liveness, res.Check)
 				}
 				if res.GCRuns == 0 || res.OpsOK == 0 {
 					t.Fatalf("%s seed %d faults %s: %d GC runs, %d operations ok", wl, seed, faults, res.GCRuns, res.OpsOK)
+				}
+				if faults == "none" && sends <= 2*res.GCRuns {
+					t.Fatalf("%s seed %d: %d GC runs sent %d store requests: GC never met a live lock", wl, seed, res.GCRuns, sends)
 				}
 			}
 		}
