@@ -57,8 +57,9 @@ type LockCtx struct {
 	CheckExistence bool
 	// LockOnlyIfExists locks only keys that exist; it needs ReturnValues.
 	LockOnlyIfExists bool
-	// InShareMode takes shared locks (SELECT ... LOCK IN SHARE MODE). Not
-	// supported yet: LockKeys refuses it (see the transaction package doc).
+	// InShareMode takes shared locks (SELECT ... LOCK IN SHARE MODE) in a
+	// pessimistic transaction whose primary is already locked: other
+	// transactions may share the key, none may lock it exclusively.
 	InShareMode bool
 	// OnDeadlock, when set, is called with every deadlock LockKeys meets.
 	OnDeadlock func(*tikverr.ErrDeadlock)

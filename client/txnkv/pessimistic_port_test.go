@@ -701,18 +701,171 @@ func TestAggressiveLockingCancelAndRedundant(t *testing.T) {
 	})
 }
 
-// TestSharedLockUnsupported: LockCtx.InShareMode is refused (shared locks
-// are pending in this client).
-func TestSharedLockUnsupported(t *testing.T) {
-	run(t, 919, func(e *env) {
-		txn := e.beginPessimistic(t)
-		e.lock(t, txn, "a")
-		lc := e.lockCtx(t, kv.LockAlwaysWait)
-		lc.InShareMode = true
-		if err := txn.LockKeys(e.ctx, lc, k("b")); !errors.Is(err, transaction.ErrSharedLockUnsupported) {
-			t.Fatalf("share mode: %v", err)
+// sharedLocks returns the locks on key, one per holder (a read at
+// MaxUint64 through ScanLock).
+func (e *env) sharedLocks(t *testing.T, key string) []*kvrpcpb.LockInfo {
+	t.Helper()
+	resp := e.raw(t, k(key), tikvrpc.CmdScanLock, &kvrpcpb.ScanLockRequest{MaxVersion: ^uint64(0), StartKey: k(key), EndKey: append(k(key), 0), Limit: 16})
+	var out []*kvrpcpb.LockInfo
+	for _, l := range resp.Resp.(*kvrpcpb.ScanLockResponse).Locks {
+		if infos := l.GetSharedLockInfos(); len(infos) > 0 {
+			out = append(out, infos...)
+		} else {
+			out = append(out, l)
 		}
-		_ = txn.Rollback()
+	}
+	return out
+}
+
+// shareLock locks key in share mode in txn.
+func (e *env) shareLock(t *testing.T, txn *transaction.KVTxn, key string) error {
+	t.Helper()
+	lc := e.lockCtx(t, 1000)
+	lc.InShareMode = true
+	return txn.LockKeys(e.ctx, lc, k(key))
+}
+
+// TestSharedLockRules ports txn_test.go TestSharedLockCommitterIncompatibilities
+// and the share-mode checks of lockKeys: a shared lock needs a primary
+// chosen by an exclusive lock, cannot be upgraded, is refused in
+// aggressive locking, and turns off async commit and 1PC.
+func TestSharedLockRules(t *testing.T) {
+	runHooked(t, 919, []string{"g", "p"}, func(e *env, h *hookTransport) {
+		txn := e.beginPessimistic(t)
+		txn.SetEnableAsyncCommit(true)
+		txn.SetEnable1PC(true)
+		if err := e.shareLock(t, txn, "s"); !errors.Is(err, transaction.ErrSharedLockNeedsPrimary) {
+			t.Fatalf("share mode without a primary: %v", err)
+		}
+		e.lock(t, txn, "a")
+		if err := e.shareLock(t, txn, "s"); err != nil {
+			t.Fatal(err)
+		}
+		if f := flagsOf(txn, "s"); !f.HasLocked() || !f.HasLockedInShareMode() {
+			t.Fatalf("flags %v", f)
+		}
+		if err := txn.LockKeys(e.ctx, e.lockCtx(t, 1000), k("s")); !errors.Is(err, transaction.ErrSharedLockUpgrade) {
+			t.Fatalf("upgrade: %v", err)
+		}
+		txn.StartAggressiveLocking()
+		if err := e.shareLock(t, txn, "s2"); !errors.Is(err, transaction.ErrSharedLockInAggressive) {
+			t.Fatalf("share mode in aggressive locking: %v", err)
+		}
+		txn.CancelAggressiveLocking(e.ctx)
+		_ = txn.Set(k("a"), k("1"))
+		if err := txn.Commit(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if txn.IsAsyncCommit() || txn.IsOnePC() {
+			t.Fatal("a transaction with a shared lock used async commit or 1PC")
+		}
+		pw := h.requests(tikvrpc.CmdPrewrite)
+		req := pw[len(pw)-1].Req.(*kvrpcpb.PrewriteRequest)
+		for i, m := range req.Mutations {
+			if string(m.Key) == "s" && (m.Op != kvrpcpb.Op_SharedLock || req.PessimisticActions[i] != kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK) {
+				t.Fatalf("shared key prewritten as %v / %v", m.Op, req.PessimisticActions[i])
+			}
+		}
+		e.settle()
+		e.noLocks(t, "a", "s")
+	})
+}
+
+// TestSharedLockBlockExclusiveLock ports TestSharedLockBlockExclusiveLock:
+// two transactions share a key; a third one's exclusive lock waits until
+// both commit (or roll back), then fails and retries.
+func TestSharedLockBlockExclusiveLock(t *testing.T) {
+	run(t, 923, func(e *env) {
+		for _, commit := range []bool{true, false} {
+			t1, t2, t3 := e.beginPessimistic(t), e.beginPessimistic(t), e.beginPessimistic(t)
+			e.lock(t, t1, "pk1")
+			e.lock(t, t2, "pk2")
+			e.lock(t, t3, "pk3")
+			for _, txn := range []*transaction.KVTxn{t1, t2} {
+				if err := e.shareLock(t, txn, "s"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := len(e.sharedLocks(t, "s")); n != 2 {
+				t.Fatalf("%d holders, want 2", n)
+			}
+			var err3 error
+			var doneAt time.Time
+			done := e.r.NewEvent()
+			e.r.Go("t3", func() {
+				err3 = t3.LockKeys(e.ctx, kv.NewLockCtx(e.ts(t), kv.LockAlwaysWait, e.r.Now()), k("s"))
+				doneAt = e.r.Now()
+				done.Fire()
+			})
+			_ = e.r.Sleep(e.ctx, 500*time.Millisecond)
+			if done.Fired() {
+				t.Fatalf("exclusive lock did not wait for the shared ones: %v", err3)
+			}
+			released := e.r.Now()
+			for _, txn := range []*transaction.KVTxn{t1, t2} {
+				var err error
+				if commit {
+					err = txn.Commit(e.ctx)
+				} else {
+					err = txn.Rollback()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = done.Wait(e.ctx)
+			if doneAt.Before(released) {
+				t.Fatal("exclusive lock returned before the shared locks were released")
+			}
+			if err3 == nil {
+				t.Fatal("the woken exclusive lock succeeded, want a write conflict (TiKV wakes legacy waiters with one)")
+			}
+			e.lock(t, t3, "s") // the statement retry
+			_ = t3.Rollback()
+			e.settle()
+			e.noLocks(t, "pk1", "pk2", "pk3", "s")
+		}
+	})
+}
+
+// TestSharedLockCommitAndRollback ports TestSharedLockCommitAndRollback:
+// three holders of a shared key commit (or roll back) one by one, each
+// removing only its own sub-lock.
+func TestSharedLockCommitAndRollback(t *testing.T) {
+	run(t, 924, func(e *env) {
+		for _, commit := range []bool{true, false} {
+			txns := []*transaction.KVTxn{e.beginPessimistic(t), e.beginPessimistic(t), e.beginPessimistic(t)}
+			for i, txn := range txns {
+				e.lock(t, txn, fmt.Sprintf("pk%d", i))
+				if err := e.shareLock(t, txn, "s"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := len(e.sharedLocks(t, "s")); n != 3 {
+				t.Fatalf("%d holders, want 3", n)
+			}
+			for i, txn := range txns {
+				var err error
+				if commit {
+					err = txn.Commit(e.ctx)
+				} else {
+					err = txn.Rollback()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.settle()
+				left := e.sharedLocks(t, "s")
+				if len(left) != 2-i {
+					t.Fatalf("after txn %d: %d holders, want %d", i, len(left), 2-i)
+				}
+				for _, l := range left {
+					if l.LockVersion == txn.StartTS() {
+						t.Fatalf("txn %d still holds the key", i)
+					}
+				}
+			}
+		}
 	})
 }
 

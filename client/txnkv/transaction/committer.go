@@ -106,6 +106,8 @@ func collectMutations(buf *unionstore.MemDB, pessimistic bool, checks map[string
 		switch {
 		case !it.HasValue() && !f.HasLocked():
 			continue
+		case !it.HasValue() && f.HasLockedInShareMode():
+			m.Op = kvrpcpb.Op_SharedLock // client-go getLockTypeFromFlags
 		case !it.HasValue():
 			m.Op = kvrpcpb.Op_Lock
 		case unionstore.IsTombstone(v) && f.HasPresumeKeyNotExists() && !pessimistic:
@@ -232,7 +234,7 @@ func sqrt(x float64) float64 {
 // mutations, AsyncCommitTotalKeySizeLimit bytes of keys): every key must be
 // listed in the primary lock.
 func (c *committer) checkAsyncCommit() bool {
-	if !c.opts.asyncCommit || len(c.muts) > AsyncCommitKeysLimit {
+	if !c.opts.asyncCommit || len(c.muts) > AsyncCommitKeysLimit || c.hasSharedLock() {
 		return false
 	}
 	total := 0
@@ -282,7 +284,7 @@ func (c *committer) execute(ctx context.Context) error {
 	if c.checkAsyncCommit() {
 		c.asyncCommit.Store(true)
 	}
-	if c.opts.onePC {
+	if c.opts.onePC && !c.hasSharedLock() {
 		c.onePC.Store(true)
 	}
 	c.triedAsyncOr1PC = c.asyncCommit.Load() || c.onePC.Load()
@@ -573,4 +575,11 @@ func (c *committer) cleanupAsync() {
 			return err
 		})
 	})
+}
+
+// hasSharedLock reports whether a mutation is a shared lock: TiKV refuses
+// shared locks in async-commit and 1PC prewrites, so they disable both
+// (client-go 2pc.go checkAsyncCommit / checkOnePC).
+func (c *committer) hasSharedLock() bool {
+	return slices.ContainsFunc(c.muts, func(m *mutation) bool { return m.Op == kvrpcpb.Op_SharedLock })
 }

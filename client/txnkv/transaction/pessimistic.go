@@ -41,10 +41,15 @@ const (
 	lockRequestTimeout = 30 * time.Second
 )
 
-// ErrSharedLockUnsupported is returned by LockKeys for a LockCtx with
-// InShareMode: shared locks (client-go LockCtx.InShareMode) are not
-// implemented by this client yet.
-var ErrSharedLockUnsupported = errors.New("transaction: shared (share-mode) pessimistic locks are not supported yet")
+// Shared-lock misuse (client-go txn.go lockKeys): a share-mode lock needs
+// an exclusive primary chosen by an earlier LockKeys, cannot be taken in
+// aggressive locking, and a key locked in share mode cannot be upgraded
+// to an exclusive lock.
+var (
+	ErrSharedLockNeedsPrimary = errors.New("transaction: pessimistic lock in share mode requires the primary key to be selected")
+	ErrSharedLockInAggressive = errors.New("transaction: shared lock is not supported in aggressive (fair) locking mode")
+	ErrSharedLockUpgrade      = errors.New("transaction: upgrading a shared lock to an exclusive lock is not supported")
+)
 
 // ErrNotPessimisticForAggressiveLocking is returned by LockKeys on an
 // optimistic transaction in aggressive locking mode.
@@ -158,10 +163,10 @@ func (t *KVTxn) LockKeys(ctx context.Context, lockCtx *kv.LockCtx, keys ...[]byt
 	if !t.Valid() {
 		return ErrInvalidTxn
 	}
-	if lockCtx.InShareMode {
-		return ErrSharedLockUnsupported
-	}
 	p := &t.pess
+	if lockCtx.InShareMode && p.aggressive != nil {
+		return ErrSharedLockInAggressive
+	}
 	if !p.pessimistic && p.aggressive != nil {
 		return ErrNotPessimisticForAggressiveLocking
 	}
@@ -191,6 +196,11 @@ func (t *KVTxn) LockKeys(ctx context.Context, lockCtx *kv.LockCtx, keys ...[]byt
 		c := p.committer
 		assignedPrimary := false
 		if c.primary == nil {
+			if lockCtx.InShareMode {
+				// A shared key cannot carry the transaction's status
+				// (client-go 2pc.go: TODO(slock)).
+				return ErrSharedLockNeedsPrimary
+			}
 			assignedPrimary = true
 			t.selectPrimaryForPessimisticLock(todo)
 		}
@@ -242,9 +252,13 @@ func (t *KVTxn) filterLocked(lockCtx *kv.LockCtx, keys [][]byte) ([][]byte, erro
 	defer t.mu.Unlock()
 	out := make([][]byte, 0, len(keys))
 	for _, key := range keys {
-		var locked, valueExist, checkExists bool
+		var locked, valueExist, checkExists, shared bool
 		if f, err := t.buf.GetFlags(key); err == nil {
 			locked, valueExist, checkExists = f.HasLocked(), f.HasLockedValueExists(), f.HasNeedCheckExists()
+			shared = f.HasLocked() && f.HasLockedInShareMode()
+		}
+		if shared && !lockCtx.InShareMode {
+			return nil, ErrSharedLockUpgrade
 		}
 		lastStage := false
 		if a := t.pess.aggressive; a != nil {
@@ -388,7 +402,11 @@ func (t *KVTxn) markLocked(lockCtx *kv.LockCtx, keys [][]byte, checkedExistence 
 		if !valExists {
 			exist = kv.SetKeyLockedValueNotExists
 		}
-		t.buf.UpdateFlags(key, kv.SetKeyLocked, kv.DelNeedCheckExists, exist, kv.SetKeyLockedInExclusiveMode)
+		mode := kv.SetKeyLockedInExclusiveMode
+		if lockCtx.InShareMode && t.pess.pessimistic {
+			mode = kv.SetKeyLockedInShareMode
+		}
+		t.buf.UpdateFlags(key, kv.SetKeyLocked, kv.DelNeedCheckExists, exist, mode)
 	}
 	t.pess.lockedCnt += len(keys) - skipped
 	return nil
@@ -452,6 +470,9 @@ func (c *committer) lockBatch(bo *retry.Backoffer, act *lockAction, b batch) err
 	muts := make([]*kvrpcpb.Mutation, len(b.keys))
 	for i, k := range b.keys {
 		muts[i] = &kvrpcpb.Mutation{Op: kvrpcpb.Op_PessimisticLock, Key: k}
+		if act.InShareMode {
+			muts[i].Op = kvrpcpb.Op_SharedPessimisticLock
+		}
 		if c.presumeNotExists != nil && c.presumeNotExists(k) {
 			muts[i].Assertion = kvrpcpb.Assertion_NotExist
 		}

@@ -87,6 +87,20 @@ func (c *committer) prewriteBatch(bo *retry.Backoffer, b batch) (err error) {
 			if ke.Locked == nil {
 				return tikverr.ExtractKeyErr(ke) // write conflict, key exists, ...
 			}
+			if infos := ke.Locked.GetSharedLockInfos(); len(infos) > 0 {
+				// A key held in share mode: the wrapper's fields mean
+				// nothing; each holder is a lock to resolve, and a holder
+				// newer than an optimistic transaction conflicts with it
+				// (client-go prewrite.go extractKeyErrs).
+				for _, info := range infos {
+					l := txnlock.NewLock(info)
+					if l.TxnID > c.startTS && !c.pessimistic {
+						return tikverr.NewErrWriteConflictWithArgs(c.startTS, l.TxnID, 0, l.Key, kvrpcpb.WriteConflict_Optimistic)
+					}
+					locks = append(locks, l)
+				}
+				continue
+			}
 			l := txnlock.NewLock(ke.Locked)
 			if l.TxnID > c.startTS && !c.pessimistic {
 				// A transaction that started after us holds the key: it

@@ -26,8 +26,9 @@
 // the write-conflict check for them: the locks already excluded writers
 // since for_update_ts) and Rollback releases the locks. Aggressive (fair)
 // locking (StartAggressiveLocking and friends) keeps locks across
-// statement retries. Shared locks (LockCtx.InShareMode) are not supported
-// yet, although the fake TiKV implements them.
+// statement retries. Shared locks (LockCtx.InShareMode) are taken once an
+// exclusive lock chose the primary; they are prewritten as SharedLock and
+// disable async commit and 1PC.
 package transaction
 
 import (
@@ -64,8 +65,8 @@ var ErrInvalidTxn = errors.New("transaction: invalid (already committed or rolle
 
 // KVTxn is a transaction, optimistic unless SetPessimistic(true). Reads
 // and writes may come from several tasks; Commit and Rollback end it.
-// Shared (share-mode) locks are not supported yet: LockKeys refuses
-// LockCtx.InShareMode with ErrSharedLockUnsupported.
+// LockKeys with LockCtx.InShareMode takes shared locks (see
+// ErrSharedLockNeedsPrimary for their rules).
 type KVTxn struct {
 	store    *Store
 	startTS  uint64
