@@ -397,3 +397,26 @@ func TestStaleReadMatchesStoreLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoadBasedReplicaReadSnapshot: with a load-based threshold, a snapshot
+// whose leader store is busy reads from a follower at once instead of
+// backing off on the leader.
+func TestLoadBasedReplicaReadSnapshot(t *testing.T) {
+	run(t, 16, func(e *env) {
+		e.commit(t, map[string]string{"a": "1"})
+		_, leader := e.c.Region(k("a"))
+		if err := e.c.SetBusy(leader, true); err != nil {
+			t.Fatal(err)
+		}
+		ts, _ := e.cli.GetTimestamp(e.ctx)
+		snap := e.cli.GetSnapshot(ts)
+		snap.SetLoadBasedReplicaReadThreshold(100 * time.Millisecond)
+		before, start := e.c.ReadIndexes(), e.r.Now()
+		if v, err := snap.Get(e.ctx, k("a")); err != nil || string(v) != "1" {
+			t.Fatalf("Get with a busy leader = %q, %v", v, err)
+		}
+		if e.c.ReadIndexes() == before || e.r.Now().Sub(start) > 50*time.Millisecond {
+			t.Fatalf("read took %v and %d read indexes: want a follower read without backoff", e.r.Now().Sub(start), e.c.ReadIndexes()-before)
+		}
+	})
+}

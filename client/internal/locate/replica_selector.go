@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 
@@ -66,6 +67,9 @@ type ReplicaInfo struct {
 	Labels []*metapb.StoreLabel
 	// Unreachable marks a store known not to answer.
 	Unreachable bool
+	// EstimatedWait is how long the store is expected to queue a request
+	// (from its last ServerIsBusy), for BusyThreshold.
+	EstimatedWait time.Duration
 }
 
 // SelectorOptions says what a read asks of the selector.
@@ -85,6 +89,12 @@ type SelectorOptions struct {
 	// Rand returns a number in [0, n) to break ties between replicas of the
 	// same score; nil picks the first.
 	Rand func(n int) int
+	// BusyThreshold, for a leader read, sends the read to an idle follower
+	// (as a replica read) when the leader is expected to queue it longer
+	// than this or answered ServerIsBusy; when every replica is busy the
+	// leader serves it without a threshold (client-go load-based replica
+	// read, Context.busy_threshold_ms). 0: off.
+	BusyThreshold time.Duration
 }
 
 // ReplicaTarget is where one attempt goes and how it reads.
@@ -94,6 +104,9 @@ type ReplicaTarget struct {
 	// StaleRead and ReplicaRead are the flags to set in the request's
 	// context for this attempt.
 	StaleRead, ReplicaRead bool
+	// NoBusyThreshold says to clear the request's busy threshold: every
+	// replica is busy and the leader serves the read anyway.
+	NoBusyThreshold bool
 }
 
 type replicaSlot struct {
@@ -145,7 +158,7 @@ func (s *ReplicaSelector) Next() (ReplicaTarget, bool) {
 	var t ReplicaTarget
 	idx := -1
 	if s.readType == tikvrpc.ReplicaReadLeader && !s.opts.StaleRead {
-		idx = s.nextLeaderRead()
+		idx, t = s.nextLeaderRead()
 	} else {
 		idx, t = s.nextMixed()
 	}
@@ -158,13 +171,42 @@ func (s *ReplicaSelector) Next() (ReplicaTarget, bool) {
 	return t, true
 }
 
-// nextLeaderRead: the leader while it is a candidate, else any other
-// replica that has not been tried, as a plain read.
-func (s *ReplicaSelector) nextLeaderRead() int {
-	if s.leaderCandidate() {
-		return s.leader
+// nextLeaderRead: the leader while it is a candidate (an idle follower
+// instead when the leader is busy beyond BusyThreshold), else any other
+// replica that has not been tried, as a plain read (client-go
+// nextForReplicaReadLeader).
+func (s *ReplicaSelector) nextLeaderRead() (int, ReplicaTarget) {
+	if !s.leaderCandidate() {
+		return s.best(false, false, false), ReplicaTarget{}
 	}
-	return s.best(false, false, false)
+	thr := s.opts.BusyThreshold
+	if l := &s.replicas[s.leader]; thr > 0 && s.opts.ReadOnly && (l.info.EstimatedWait > thr || l.serverBusy) {
+		if idx := s.bestIdle(thr); idx >= 0 {
+			return idx, ReplicaTarget{ReplicaRead: true}
+		}
+		// Every replica is busy: the leader, without a threshold.
+		s.opts.BusyThreshold = 0
+		return s.leader, ReplicaTarget{NoBusyThreshold: true}
+	}
+	return s.leader, ReplicaTarget{}
+}
+
+// bestIdle returns the best follower expected to queue at most thr that did
+// not answer ServerIsBusy, -1 when none (client-go isCandidate with a busy
+// threshold).
+func (s *ReplicaSelector) bestIdle(thr time.Duration) int {
+	best, bestScore := -1, -1
+	for i := range s.replicas {
+		r := &s.replicas[i]
+		if i == s.leader || !s.candidate(i) || r.serverBusy || r.info.EstimatedWait > thr {
+			continue
+		}
+		sc := s.score(i, false, false, false)
+		if sc > bestScore {
+			best, bestScore = i, sc
+		}
+	}
+	return best
 }
 
 func (s *ReplicaSelector) leaderCandidate() bool {
@@ -376,7 +418,8 @@ func (c *Cache) NewReplicaSelectorFor(id RegionVerID, opts SelectorOptions) *Rep
 	infos := make([]ReplicaInfo, len(r.kvIdx))
 	for ai, pi := range r.kvIdx {
 		st := r.stores[pi]
-		infos[ai] = ReplicaInfo{Peer: r.meta.Peers[pi], Labels: st.Labels(), Unreachable: st.Liveness() == Unreachable}
+		infos[ai] = ReplicaInfo{Peer: r.meta.Peers[pi], Labels: st.Labels(), Unreachable: st.Liveness() == Unreachable,
+			EstimatedWait: st.EstimatedWaitTime(c.rt.Now())}
 	}
 	return NewReplicaSelector(infos, leader, opts)
 }
@@ -405,4 +448,12 @@ func (c *Cache) GetReplicaRPCContext(ctx context.Context, bo Backoffer, id Regio
 		Region: id, Meta: r.meta, Peer: r.meta.Peers[pi], AccessIdx: ai, Store: store, Addr: addr,
 		TiKVNum: len(r.kvIdx), BucketVersion: st.buckets.GetVersion(),
 	}, nil
+}
+
+// OnServerBusyEstimate records the estimated wait a ServerIsBusy answer
+// from rpc's store reported, for later selectors' BusyThreshold.
+func (c *Cache) OnServerBusyEstimate(rpc *RPCContext, estimatedWaitMs uint32) {
+	if rpc != nil && rpc.Store != nil && estimatedWaitMs != 0 {
+		rpc.Store.UpdateServerLoadStats(estimatedWaitMs, c.rt.Now())
+	}
 }

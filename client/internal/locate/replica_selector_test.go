@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 
@@ -168,5 +169,81 @@ func TestReplicaSelectorTieBreak(t *testing.T) {
 	}
 	if !seen[1] || !seen[2] {
 		t.Fatalf("picked %v, want both followers", seen)
+	}
+}
+
+// TestReplicaSelectorBusyThreshold ports the selector side of client-go
+// TestReplicaReadAccessPathByTryIdleReplicaCase and TestLoadBasedReplicaRead:
+// a leader read with a busy threshold goes to an idle follower (as a replica
+// read) when the leader is expected to queue longer or answered
+// ServerIsBusy, and to the leader without a threshold when every replica is
+// busy.
+func TestReplicaSelectorBusyThreshold(t *testing.T) {
+	const thr = 100 * time.Millisecond
+	for _, c := range []struct {
+		name   string
+		waits  [3]time.Duration
+		events []string
+		want   string
+		clear  bool
+	}{
+		{"idle leader", [3]time.Duration{}, []string{"ok"}, "s1", false},
+		{"busy leader by estimate", [3]time.Duration{500 * time.Millisecond}, []string{"ok"}, "s2 rr", false},
+		{"busy leader by answer", [3]time.Duration{}, []string{"busy", "ok"}, "s1, s2 rr", false},
+		{"busy leader and one follower", [3]time.Duration{500 * time.Millisecond, 500 * time.Millisecond}, []string{"ok"}, "s3 rr", false},
+		{"every replica busy", [3]time.Duration{time.Second, time.Second, time.Second}, []string{"ok"}, "s1", true},
+		{"idle follower busy too", [3]time.Duration{time.Second}, []string{"busy", "busy", "ok"}, "s2 rr, s3 rr, s1", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rs := selectorReplicas(false)
+			for i := range rs {
+				rs[i].EstimatedWait = c.waits[i]
+			}
+			sel := NewReplicaSelector(rs, 0, SelectorOptions{ReplicaRead: tikvrpc.ReplicaReadLeader, ReadOnly: true, BusyThreshold: thr})
+			cleared := false
+			var path []string
+			for _, ev := range c.events {
+				tg, ok := sel.Next()
+				if !ok {
+					t.Fatalf("exhausted: %v", sel)
+				}
+				cleared = cleared || tg.NoBusyThreshold
+				step := fmt.Sprintf("s%d", tg.Index+1)
+				if tg.ReplicaRead {
+					step += " rr"
+				}
+				path = append(path, step)
+				if ev == "busy" {
+					sel.OnServerIsBusy()
+				}
+			}
+			if got := strings.Join(path, ", "); got != c.want || cleared != c.clear {
+				t.Fatalf("path %q cleared %v, want %q cleared %v (%v)", got, cleared, c.want, c.clear, sel)
+			}
+		})
+	}
+	// A write never leaves the leader.
+	rs := selectorReplicas(false)
+	rs[0].EstimatedWait = time.Second
+	sel := NewReplicaSelector(rs, 0, SelectorOptions{BusyThreshold: thr})
+	if tg, _ := sel.Next(); tg.Index != 0 || tg.ReplicaRead {
+		t.Fatalf("a write with a busy threshold went to %+v", tg)
+	}
+}
+
+// TestStoreEstimatedWaitDecays: the estimated wait shrinks with the time
+// since it was reported.
+func TestStoreEstimatedWaitDecays(t *testing.T) {
+	s := newStore(1)
+	t0 := time.Unix(100, 0)
+	if s.EstimatedWaitTime(t0) != 0 {
+		t.Fatal("a fresh store has an estimated wait")
+	}
+	s.UpdateServerLoadStats(300, t0)
+	if w := s.EstimatedWaitTime(t0.Add(100 * time.Millisecond)); w != 200*time.Millisecond {
+		t.Fatalf("wait after 100ms = %v, want 200ms", w)
+	}
+	if w := s.EstimatedWaitTime(t0.Add(time.Second)); w != 0 {
+		t.Fatalf("wait after 1s = %v, want 0", w)
 	}
 }

@@ -126,9 +126,29 @@ type Store struct {
 	epoch            atomic.Uint32 // bumped when requests to the store fail; regions holding an older epoch are invalid
 	liveness         atomic.Uint32 // Liveness
 	unreachableSince atomic.Int64  // unix nanoseconds, when liveness left Reachable
+	waitMs           atomic.Uint32 // estimated wait TiKV last reported in ServerIsBusy
+	waitAt           atomic.Int64  // unix nanoseconds, when waitMs was reported
 }
 
 func newStore(id uint64) *Store { return &Store{id: id} }
+
+// UpdateServerLoadStats records the estimated wait a ServerIsBusy answer
+// reported at now (client-go Store.updateServerLoadStats).
+func (s *Store) UpdateServerLoadStats(estimatedWaitMs uint32, now time.Time) {
+	s.waitMs.Store(estimatedWaitMs)
+	s.waitAt.Store(now.UnixNano())
+}
+
+// EstimatedWaitTime returns how long a request to the store is expected to
+// queue at now: the last reported wait less the time since it was reported
+// (client-go Store.EstimatedWaitTime).
+func (s *Store) EstimatedWaitTime(now time.Time) time.Duration {
+	at := s.waitAt.Load()
+	if at == 0 {
+		return 0
+	}
+	return max(0, time.Duration(s.waitMs.Load())*time.Millisecond-time.Duration(now.UnixNano()-at))
+}
 
 // ID returns the store id.
 func (s *Store) ID() uint64 { return s.id }

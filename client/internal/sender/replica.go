@@ -64,9 +64,10 @@ func readTSOf(req *tikvrpc.Request) uint64 {
 }
 
 // isReplicaRead reports whether req goes through the replica selector: a
-// replica read kind other than the leader, or a stale read.
+// replica read kind other than the leader, a stale read, or a read with a
+// busy threshold (load-based replica read).
 func isReplicaRead(req *tikvrpc.Request) bool {
-	return req.ReplicaReadType != tikvrpc.ReplicaReadLeader || req.StaleRead
+	return req.ReplicaReadType != tikvrpc.ReplicaReadLeader || req.StaleRead || (req.BusyThresholdMs > 0 && isReadCmd(req.Type))
 }
 
 // sendReplica is Send for replica and stale reads: a locate.ReplicaSelector
@@ -94,6 +95,7 @@ func (s *Sender) sendReplica(ctx context.Context, bo *retry.Backoffer, req *tikv
 	sel := s.cache.NewReplicaSelectorFor(region, locate.SelectorOptions{
 		ReplicaRead: req.ReplicaReadType, StaleRead: req.StaleRead, ReadOnly: isReadCmd(req.Type),
 		Labels: ro.labels, Stores: ro.stores, Rand: func(n int) int { return int(seed % uint32(n)) },
+		BusyThreshold: time.Duration(req.BusyThresholdMs) * time.Millisecond,
 	})
 	if sel == nil {
 		return relocate()
@@ -122,6 +124,9 @@ func (s *Sender) sendReplica(ctx context.Context, bo *retry.Backoffer, req *tikv
 			return relocate()
 		}
 		req.StaleRead, req.ReplicaRead = t.StaleRead, t.ReplicaRead
+		if t.NoBusyThreshold {
+			req.BusyThresholdMs = 0
+		}
 		if req.InputRequestSource != "" {
 			patchRequestSource(req, sends > 0)
 		}
@@ -183,7 +188,8 @@ func (s *Sender) sendReplica(ctx context.Context, bo *retry.Backoffer, req *tikv
 			sel.OnDataIsNotReady()
 		case regionErr.GetServerIsBusy() != nil:
 			sel.OnServerIsBusy()
-			if sel.ReplicaReadType() == tikvrpc.ReplicaReadLeader && !req.StaleRead {
+			s.cache.OnServerBusyEstimate(rpc, regionErr.GetServerIsBusy().GetEstimatedWaitMs())
+			if sel.ReplicaReadType() == tikvrpc.ReplicaReadLeader && !req.StaleRead && req.BusyThresholdMs == 0 {
 				if err := bo.Backoff(retry.BoTiKVServerBusy, why("server is busy: "+regionErr.GetServerIsBusy().GetReason())); err != nil {
 					return nil, rpc, err
 				}

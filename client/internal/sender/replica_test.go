@@ -177,3 +177,38 @@ func TestReplicaReadExhausted(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadBasedReplicaRead ports client-go TestLoadBasedReplicaRead: a
+// leader read with a busy threshold whose leader answers ServerIsBusy with
+// an estimated wait above it is resent at once, without backoff, to a
+// follower as a replica read; the next read skips the leader while the
+// estimate lasts.
+func TestLoadBasedReplicaRead(t *testing.T) {
+	run(t, 6, func(e *env) {
+		e.put(t, "a", "1")
+		_, leader := e.c.Region([]byte("a"))
+		busyGet := func() *tikvrpc.Request {
+			req := rawGet("a")
+			req.BusyThresholdMs = 100
+			return req
+		}
+		e.tr.errs = []*errorpb.Error{{ServerIsBusy: &errorpb.ServerIsBusy{Reason: "busy", EstimatedWaitMs: 2000}}}
+		start := e.rt.Now()
+		v, addrs, re := e.sendReplica(t, "a", busyGet())
+		if re != nil || v != "1" || len(addrs) != 2 || addrs[0] != cluster.StoreNode(leader) || addrs[1] == addrs[0] {
+			t.Fatalf("busy leader: %q %v via %v, want the leader then a follower", v, re, addrs)
+		}
+		if took := e.rt.Now().Sub(start); took > 50*time.Millisecond {
+			t.Fatalf("the retry on a follower took %v: backed off", took)
+		}
+		v, addrs, re = e.sendReplica(t, "a", busyGet())
+		if re != nil || v != "1" || len(addrs) != 1 || addrs[0] == cluster.StoreNode(leader) {
+			t.Fatalf("read while the leader's estimate lasts: %q %v via %v, want a follower", v, re, addrs)
+		}
+		_ = e.rt.Sleep(e.ctx, 3*time.Second)
+		_, addrs, _ = e.sendReplica(t, "a", busyGet())
+		if addrs[0] != cluster.StoreNode(leader) {
+			t.Fatalf("read after the estimate expired went to %v, want the leader", addrs)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package txnsnapshot
 
 import (
+	"time"
+
 	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvsim/tikvsim/client/internal/sender"
@@ -52,6 +54,17 @@ func (s *KVSnapshot) SetIsStalenessReadOnly(b bool) {
 	s.stale = b
 }
 
+// SetLoadBasedReplicaReadThreshold makes leader reads go to an idle
+// follower (as replica reads) when the leader is expected to queue them
+// longer than d, as TiKV's ServerIsBusy answers estimate (client-go
+// KVSnapshot.SetLoadBasedReplicaReadThreshold, Context.busy_threshold_ms);
+// 0 turns it off.
+func (s *KVSnapshot) SetLoadBasedReplicaReadThreshold(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busyThreshold = d
+}
+
 // IsStalenessReadOnly reports whether the snapshot is a stale read.
 func (s *KVSnapshot) IsStalenessReadOnly() bool {
 	s.mu.Lock()
@@ -76,6 +89,9 @@ func (s *KVSnapshot) newRequest(typ tikvrpc.CmdType, body any, keys int) *tikvrp
 		req.SetReplicaReadType(kv.ReplicaReadLeader)
 	default:
 		req.SetReplicaReadType(t)
+		if t == kv.ReplicaReadLeader && s.busyThreshold > 0 {
+			req.BusyThresholdMs = uint32(s.busyThreshold / time.Millisecond)
+		}
 	}
 	return req
 }

@@ -56,11 +56,12 @@ type KVSnapshot struct {
 	committed []uint64 // txns whose locks this snapshot reads through
 
 	// Replica and stale read settings (replica.go), under mu.
-	replicaRead tikvrpc.ReplicaReadType
-	labels      []*metapb.StoreLabel
-	adjuster    ReplicaReadAdjuster
-	stale       bool
-	metLock     bool // a stale read met a lock: read from the leader from now on
+	replicaRead   tikvrpc.ReplicaReadType
+	labels        []*metapb.StoreLabel
+	adjuster      ReplicaReadAdjuster
+	stale         bool
+	metLock       bool // a stale read met a lock: read from the leader from now on
+	busyThreshold time.Duration
 }
 
 // New returns a snapshot at version.
