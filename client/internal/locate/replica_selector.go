@@ -47,6 +47,10 @@ import (
 //     then makes them linearizable).
 //   - NotLeader naming a leader that is still a candidate turns the
 //     selector into a leader read.
+//   - Busy threshold (load-based replica read): a leader read whose leader
+//     is expected to queue longer than the threshold, or answered
+//     ServerIsBusy, goes to the best idle follower as a replica read; with
+//     none idle, to the leader without the threshold.
 //
 // A ReplicaSelector is used by one request at a time; it is not safe for
 // concurrent use.
