@@ -86,7 +86,9 @@ func TestGCDuringWorkloads(t *testing.T) {
 // (txnlock.BatchResolveLocks force-rolls back live locks, as client-go
 // does) and drops old versions meanwhile. Such a transaction must fail, or
 // be undetermined, never be reported committed while its writes are gone:
-// every checker must still pass. Without faults the cluster keeps its two
+// every checker must still pass on these seeds (a read-only transaction
+// whose reads arrive after GC passed its start ts is another matter: see
+// TestGCStressReadBelowSafePoint). Without faults the cluster keeps its two
 // regions, so GC sending more than two store requests a run shows that it
 // met live locks and resolved them.
 func TestGCStress(t *testing.T) {
@@ -138,4 +140,24 @@ func TestGCSwarm(t *testing.T) {
 	if on == 0 || off == 0 {
 		t.Fatalf("gc swarm over 8 seeds: %d on, %d off", on, off)
 	}
+}
+
+// TestGCStressReadBelowSafePoint pins a finding of the GC stress sweep
+// (bank, faults all, gc 1ms/1ms, seeds 1-100: seed 46 alone fails): a
+// read-only transaction whose reads reach the stores after GC has passed
+// its start ts and dropped the versions it needs reads no accounts and is
+// reported ok (wrong-total). client-go's snapshot rejects such a read after
+// it returns (txnsnapshot/snapshot.go: CheckVisibility after Get and
+// BatchGet, scan.go after each batch); client/txnkv/txnsnapshot does not
+// check yet. Until it does, the run's known anomalies skip the test; any
+// other failure fails it, and a valid run passes.
+func TestGCStressReadBelowSafePoint(t *testing.T) {
+	res := Run(Spec{Seed: 46, Workload: "bank", Faults: "all", GC: "1ms/1ms", Duration: 5 * time.Second})
+	if res.Valid {
+		return
+	}
+	if res.Class == ClassSafety && strings.Join(res.Anomalies, ",") == "wrong-accounts,wrong-total" {
+		t.Skipf("known gap: snapshot reads below GC's safe point are not rejected (no CheckVisibility in txnsnapshot): %v", res.Anomalies)
+	}
+	t.Fatalf("bank seed 46 gc 1ms/1ms: %v %s %s\n%s", res.Anomalies, res.Error, res.Liveness, res.Check)
 }
