@@ -560,3 +560,233 @@ func descendRef(c artRef, from []byte, depth int, f func(*entry) bool) bool {
 	}
 	return true
 }
+
+// artCursor walks the tree in order, one entry per step, from a seek. It
+// keeps the path from the root as a stack of frames and is invalidated by
+// any change to the tree. The design follows client-go
+// internal/unionstore/art/art_iterator.go (a stack of node positions rather
+// than a callback walk).
+type artCursor struct {
+	stack []artFrame
+	arr   [8]artFrame // the stack's first frames, saving an allocation
+}
+
+// artFrame is a node on the cursor's path and the next child slot to look
+// at: an index into labels/kids for nodes of 4 and 16, a label for nodes of
+// 48 and 256. Going forward, -1 means the in-place leaf is still due; going
+// in reverse, -1 means only the in-place leaf is left and -2 that nothing is.
+type artFrame struct {
+	n *artNode
+	i int
+}
+
+// lastSlot is the highest slot of n, where a reverse walk starts.
+func (n *artNode) lastSlot() int {
+	if n.kind <= art16 {
+		return n.num - 1
+	}
+	return 255
+}
+
+// childFrom returns the first child at slot i or later and its slot, or -1.
+func (n *artNode) childFrom(i int) (artRef, int) {
+	switch n.kind {
+	case art4, art16:
+		if i < n.num {
+			return n.kids[i], i
+		}
+	case art48:
+		for ; i < 256; i++ {
+			if s := n.index[i]; s != 0 {
+				return n.kids[s-1], i
+			}
+		}
+	default:
+		for ; i < 256; i++ {
+			if c := n.kids[i]; !c.empty() {
+				return c, i
+			}
+		}
+	}
+	return artRef{}, -1
+}
+
+// childAtOrBelow returns the last child at slot i or earlier and its slot,
+// or -1.
+func (n *artNode) childAtOrBelow(i int) (artRef, int) {
+	switch n.kind {
+	case art4, art16:
+		if i >= 0 {
+			return n.kids[i], i
+		}
+	case art48:
+		for ; i >= 0; i-- {
+			if s := n.index[i]; s != 0 {
+				return n.kids[s-1], i
+			}
+		}
+	default:
+		for ; i >= 0; i-- {
+			if c := n.kids[i]; !c.empty() {
+				return c, i
+			}
+		}
+	}
+	return artRef{}, -1
+}
+
+// firstSlotFrom returns the slot where labels >= b start.
+func (n *artNode) firstSlotFrom(b byte) int {
+	if n.kind > art16 {
+		return int(b)
+	}
+	i := 0
+	for i < n.num && n.labels[i] < b {
+		i++
+	}
+	return i
+}
+
+// next returns the next entry in ascending order, or nil at the end.
+func (c *artCursor) next() *entry {
+	for len(c.stack) > 0 {
+		f := &c.stack[len(c.stack)-1]
+		n := f.n
+		if f.i < 0 {
+			f.i = 0
+			if n.term != nil {
+				return n.term
+			}
+		}
+		ch, at := n.childFrom(f.i)
+		if at < 0 {
+			c.stack = c.stack[:len(c.stack)-1]
+			continue
+		}
+		f.i = at + 1
+		if ch.e != nil {
+			return ch.e
+		}
+		c.stack = append(c.stack, artFrame{n: ch.n, i: -1})
+	}
+	return nil
+}
+
+// prev returns the next entry in descending order, or nil at the end.
+func (c *artCursor) prev() *entry {
+	for len(c.stack) > 0 {
+		f := &c.stack[len(c.stack)-1]
+		n := f.n
+		if f.i >= 0 {
+			ch, at := n.childAtOrBelow(f.i)
+			if at >= 0 {
+				f.i = at - 1
+				if ch.e != nil {
+					return ch.e
+				}
+				c.stack = append(c.stack, artFrame{n: ch.n, i: ch.n.lastSlot()})
+				continue
+			}
+			f.i = -1
+		}
+		if f.i == -1 {
+			f.i = -2
+			if n.term != nil {
+				return n.term
+			}
+		}
+		c.stack = c.stack[:len(c.stack)-1]
+	}
+	return nil
+}
+
+// seekGE positions c on the first entry with key >= from (the first entry
+// for a nil from) and returns it, or nil if there is none.
+func (c *artCursor) seekGE(t *artTree, from []byte) *entry {
+	c.stack = c.arr[:0]
+	r, depth := t.root, 0
+	for {
+		if r.e != nil {
+			if from == nil || bytes.Compare(r.e.key, from) >= 0 {
+				return r.e
+			}
+			return c.next()
+		}
+		n := r.n
+		if n == nil {
+			return c.next()
+		}
+		if from == nil {
+			c.stack = append(c.stack, artFrame{n: n, i: -1})
+			return c.next()
+		}
+		rest := from[depth:]
+		m := min(len(rest), len(n.prefix))
+		switch cmp := bytes.Compare(n.prefix[:m], rest[:m]); {
+		case cmp < 0:
+			return c.next() // n's keys are all below from
+		case cmp > 0 || m < len(n.prefix):
+			c.stack = append(c.stack, artFrame{n: n, i: -1})
+			return c.next() // n's keys are all above from
+		}
+		depth += m
+		if depth == len(from) {
+			c.stack = append(c.stack, artFrame{n: n, i: -1}) // n.term == from
+			return c.next()
+		}
+		b := from[depth]
+		i := n.firstSlotFrom(b)
+		s := n.find(b)
+		if s == nil {
+			c.stack = append(c.stack, artFrame{n: n, i: i})
+			return c.next()
+		}
+		c.stack = append(c.stack, artFrame{n: n, i: i + 1})
+		r, depth = *s, depth+1
+	}
+}
+
+// seekLE positions c on the last entry with key <= from (the last entry for
+// a nil from) and returns it, or nil if there is none.
+func (c *artCursor) seekLE(t *artTree, from []byte) *entry {
+	c.stack = c.arr[:0]
+	r, depth := t.root, 0
+	for {
+		if r.e != nil {
+			if from == nil || bytes.Compare(r.e.key, from) <= 0 {
+				return r.e
+			}
+			return c.prev()
+		}
+		n := r.n
+		if n == nil {
+			return c.prev()
+		}
+		if from == nil {
+			c.stack = append(c.stack, artFrame{n: n, i: n.lastSlot()})
+			return c.prev()
+		}
+		rest := from[depth:]
+		m := min(len(rest), len(n.prefix))
+		switch cmp := bytes.Compare(n.prefix[:m], rest[:m]); {
+		case cmp > 0 || (cmp == 0 && m < len(n.prefix)):
+			return c.prev() // n's keys are all above from
+		case cmp < 0:
+			c.stack = append(c.stack, artFrame{n: n, i: n.lastSlot()})
+			return c.prev() // n's keys are all below from
+		}
+		depth += m
+		if depth == len(from) {
+			c.stack = append(c.stack, artFrame{n: n, i: -1}) // only n.term
+			return c.prev()
+		}
+		b := from[depth]
+		i := n.firstSlotFrom(b) - 1 // the last slot below label b
+		s := n.find(b)
+		c.stack = append(c.stack, artFrame{n: n, i: i})
+		if s == nil {
+			return c.prev()
+		}
+		r, depth = *s, depth+1
+	}
+}

@@ -175,6 +175,26 @@ func TestModelART(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Fatalf("walk from %q reverse %v limit %d:\n got %q\nwant %q", from, reverse, limit, got, want)
 				}
+				// The cursor must agree with the walk.
+				var cur artCursor
+				var e *entry
+				if reverse {
+					e = cur.seekLE(tr, from)
+				} else {
+					e = cur.seekGE(tr, from)
+				}
+				got = got[:0]
+				for e != nil && len(got) < limit {
+					got = append(got, string(e.key))
+					if reverse {
+						e = cur.prev()
+					} else {
+						e = cur.next()
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("cursor from %q reverse %v limit %d:\n got %q\nwant %q", from, reverse, limit, got, want)
+				}
 			},
 			"": func(t *rapid.T) {
 				checkART(t, tr)

@@ -62,6 +62,13 @@ type MemDBIter struct {
 	visit func(*entry) bool
 	// lastBuf holds a snapshot iterator's resume key.
 	lastBuf []byte
+
+	// A plain iterator over the ART walks it directly with a cursor (it
+	// is invalidated by any write, so the tree cannot change under it);
+	// cur is its current entry, nil at the end.
+	direct bool
+	cur    *entry
+	cursor artCursor
 }
 
 func (db *MemDB) newIter(lower, upper []byte, reverse, withFlags bool) *MemDBIter {
@@ -70,8 +77,54 @@ func (db *MemDB) newIter(lower, upper []byte, reverse, withFlags bool) *MemDBIte
 		it.done = true
 		return it
 	}
+	if t, ok := db.tree.(*artTree); ok {
+		it.direct = true
+		var e *entry
+		switch {
+		case reverse && len(upper) > 0:
+			e = it.cursor.seekLE(t, upper)
+			if e != nil && bytes.Equal(e.key, upper) {
+				e = it.cursor.prev() // upper is exclusive
+			}
+		case reverse:
+			e = it.cursor.seekLE(t, nil)
+		case len(lower) > 0:
+			e = it.cursor.seekGE(t, lower)
+		default:
+			e = it.cursor.seekGE(t, nil)
+		}
+		it.settle(e)
+		return it
+	}
 	it.fill()
 	return it
+}
+
+// settle makes e, or the first entry after it that the iterator shows, the
+// current one; it ends the iteration at the bound.
+func (it *MemDBIter) settle(e *entry) {
+	for ; e != nil; e = it.step() {
+		if it.reverse {
+			if len(it.lower) > 0 && bytes.Compare(e.key, it.lower) < 0 {
+				e = nil
+				break
+			}
+		} else if len(it.upper) > 0 && bytes.Compare(e.key, it.upper) >= 0 {
+			e = nil
+			break
+		}
+		if e.vref >= 0 || it.withFlags {
+			break
+		}
+	}
+	it.cur = e
+}
+
+func (it *MemDBIter) step() *entry {
+	if it.reverse {
+		return it.cursor.prev()
+	}
+	return it.cursor.next()
 }
 
 // Iter returns an iterator over keys in [lower, upper) in ascending order,
@@ -181,12 +234,18 @@ func (it *MemDBIter) check() {
 // Valid reports whether the iterator is at a key.
 func (it *MemDBIter) Valid() bool {
 	it.check()
+	if it.direct {
+		return it.cur != nil
+	}
 	return it.pos < it.n
 }
 
 // Key returns the current key.
 func (it *MemDBIter) Key() []byte {
 	it.check()
+	if it.direct {
+		return it.cur.key
+	}
 	return it.buf[it.pos].key
 }
 
@@ -194,6 +253,9 @@ func (it *MemDBIter) Key() []byte {
 // flags-only key (HasValue false).
 func (it *MemDBIter) Value() []byte {
 	it.check()
+	if it.direct {
+		return it.db.value(it.cur)
+	}
 	if it.snap {
 		return it.buf[it.pos].val
 	}
@@ -203,17 +265,24 @@ func (it *MemDBIter) Value() []byte {
 // Flags returns the current key's flags.
 func (it *MemDBIter) Flags() kv.KeyFlags {
 	it.check()
-	return it.buf[it.pos].e.flags
+	return it.entry().flags
 }
 
 // HasValue reports whether the current key has a value (or tombstone).
 func (it *MemDBIter) HasValue() bool {
 	it.check()
-	return it.buf[it.pos].e.vref >= 0
+	return it.entry().vref >= 0
 }
 
 // Handle returns the current key's handle.
-func (it *MemDBIter) Handle() KeyHandle { return KeyHandle{it.buf[it.pos].e} }
+func (it *MemDBIter) Handle() KeyHandle { return KeyHandle{it.entry()} }
+
+func (it *MemDBIter) entry() *entry {
+	if it.direct {
+		return it.cur
+	}
+	return it.buf[it.pos].e
+}
 
 // ErrIterFinished is returned by Next on an iterator that is no longer Valid.
 var ErrIterFinished = errors.New("unionstore: iterator is finished")
@@ -222,6 +291,13 @@ var ErrIterFinished = errors.New("unionstore: iterator is finished")
 // is not Valid.
 func (it *MemDBIter) Next() error {
 	it.check()
+	if it.direct {
+		if it.cur == nil {
+			return ErrIterFinished
+		}
+		it.settle(it.step())
+		return nil
+	}
 	if it.pos >= it.n {
 		return ErrIterFinished
 	}
