@@ -3,9 +3,10 @@
 // union store (UnionStore) that reads through the buffer into a snapshot of
 // TiKV. It mirrors client-go internal/unionstore (memdb_art.go, art/,
 // membuffer_snapshot.go, union_store.go, union_iter.go) and
-// txnkv/transaction/batch_getter.go, with a different ordered structure: a
-// B-tree (github.com/google/btree) of keys plus an append-only value log in
-// place of client-go's adaptive radix tree and arena vlog.
+// txnkv/transaction/batch_getter.go. Keys are indexed by an adaptive radix
+// tree (art.go, after client-go art/art.go and art_node.go) whose leaves are
+// the buffer's entries; values live in an append-only value log over an
+// arena, as client-go's vlog.
 //
 // # Values, tombstones and flags
 //
@@ -43,16 +44,21 @@
 // with GetValueByHandle and GetFlagsByHandle, and skips flags-only keys
 // unless their flags ask for a lock. Len, Size and Dirty size the commit.
 //
-// # Why a B-tree
+// # Why an ART
 //
-// client-go's ART is a large body of layout code (node4/16/48/256, arenas,
-// prefix compression). A B-tree of items carrying an 8-byte key prefix keeps
-// the same semantics in far less code. It is slower than the ART on random
-// point writes and reads of large buffers (about 2-4x in our measurements:
-// each lookup makes ~log2(n) comparisons, each a likely cache miss) and
-// about 1.5-2x on scans; docs/test-port.md has the side-by-side numbers.
-// All hot paths are allocation-free; an iterator costs one allocation plus
-// a few as its batches grow.
+// The buffer first used a B-tree of items carrying an 8-byte key prefix
+// (index.go keeps it behind the same index methods, for benchmarks). Each
+// B-tree lookup makes ~log2(n) key comparisons, each a likely cache miss, and
+// it was 2-4x slower than client-go's ART on random point operations. The
+// ART descends one byte per level with path compression, so a lookup costs
+// about one node visit per distinguishing key byte and no full-key
+// comparison until the leaf. Nodes are ordinary Go objects rather than arena
+// offsets as in client-go: Reset drops the root and the collector takes the
+// nodes, and the arenas keep at most one first block each (see Reset).
+// docs/benchmarks.md has the side-by-side numbers (B-tree, ART, client-go's
+// ART). Plain iterators walk the tree with a cursor (a stack of node
+// positions); snapshot iterators, which must survive rollbacks that change
+// the tree, collect keys in batches and resume each batch with a fresh seek.
 //
 // Byte slices returned by reads point into the buffer: they stay valid until
 // the key is written again or its write is rolled back, and callers must not

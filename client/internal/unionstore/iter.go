@@ -23,8 +23,10 @@ type Iterator interface {
 	Close()
 }
 
-// The B-tree offers only callback iteration, so the iterator pulls keys in
-// batches and resumes with a fresh descent from the last key seen. The first
+// A snapshot iterator must survive rollbacks that change the index under it,
+// and the B-tree index offers only callback iteration, so those iterators
+// pull keys in batches and resume with a fresh descent from the last key
+// seen. (A plain iterator over the ART uses an artCursor instead.) The first
 // batch (iterBatch keys) lives inside the iterator, so a short scan costs one
 // allocation; later batches double up to maxIterBatch to amortise descents.
 const (
