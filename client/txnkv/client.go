@@ -54,6 +54,9 @@ type config struct {
 	keyspace   string
 	meta       *keyspacepb.KeyspaceMeta
 	rc         resourcecontrol.KVInterceptor
+	// safePointTTL bounds the age of the txn safe point CheckVisibility
+	// trusts (gc.go).
+	safePointTTL time.Duration
 }
 
 // WithResourceControl makes rc charge every request of a resource group
@@ -119,6 +122,11 @@ func WithRegionCache(o locate.Options) Option { return func(c *config) { c.cache
 // leaves them off.
 func WithLocalLatches(size uint) Option { return func(c *config) { c.latches = size } }
 
+// WithSafePointCacheTTL sets how long reads trust the GC txn safe point
+// last read from PD (default DefaultSafePointCacheTTL); see
+// Client.CheckVisibility. 0 asks PD on every check.
+func WithSafePointCacheTTL(d time.Duration) Option { return func(c *config) { c.safePointTTL = d } }
+
 // ErrClosed is returned by a closed Client.
 var ErrClosed = errors.New("txnkv: client is closed")
 
@@ -131,11 +139,13 @@ type Client struct {
 	store  *transaction.Store
 	closed atomic.Bool
 	safeTS safeTSCache // stores' safe ts (safets.go)
+	// gcCache is the txn safe point CheckVisibility trusts (gc.go).
+	gcCache safePointCache
 }
 
 // NewClient returns a client on the given edges. It starts no task.
 func NewClient(opts ...Option) (*Client, error) {
-	cfg := config{rt: rt.Real}
+	cfg := config{rt: rt.Real, safePointTTL: DefaultSafePointCacheTTL}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -82,6 +83,7 @@ func (c *Client) GC(ctx context.Context, expectedSafePoint uint64) (uint64, erro
 		return 0, fmt.Errorf("txnkv: gc: advance txn safe point to %d: %w", expectedSafePoint, err)
 	}
 	safePoint := min(expectedSafePoint, res.NewTxnSafePoint)
+	c.noteTxnSafePoint(res.NewTxnSafePoint)
 	if _, err := c.ResolveLocksForRange(ctx, safePoint, nil, nil); err != nil {
 		return 0, fmt.Errorf("txnkv: gc: resolve locks below %d: %w", safePoint, err)
 	}
@@ -123,22 +125,74 @@ func (c *Client) DeleteGCBarrier(ctx context.Context, id string) (*pd.GCBarrierI
 	return g.DeleteGCBarrier(ctx, c.gcKeyspace(), id)
 }
 
+// DefaultSafePointCacheTTL is how long CheckVisibility trusts the txn safe
+// point it last read from PD (client-go polls it every 10 s).
+const DefaultSafePointCacheTTL = 10 * time.Second
+
+// safePointCache is the txn safe point last read from PD.
+type safePointCache struct {
+	mu     sync.Mutex
+	ts     uint64
+	at     time.Time
+	loaded bool
+}
+
 // CheckVisibility reports whether reading at startTS is still safe: it is
 // not once GC's txn safe point has passed startTS (versions the read needs
 // may be gone), and the answer is then a *tikverr.ErrTxnAbortedByGC
-// (client-go KVStore.CheckVisibility). client-go answers from a cache its
-// store refreshes every 10 s; this asks PD each time, so call it where a
-// long-running transaction should check itself, not on every read.
+// (client-go KVStore.CheckVisibility). Snapshot reads call it after reading,
+// as client-go's do: GC advances the txn safe point before any version
+// goes, so a read that may have missed dropped versions is refused.
+//
+// The safe point read from PD is trusted for WithSafePointCacheTTL (default
+// 10 s, as client-go's poll): GC must therefore lag the newest timestamp by
+// more than the longest transaction plus that TTL (TiDB's GC life time is
+// 10 minutes). With a TTL of 0 every call asks PD.
 func (c *Client) CheckVisibility(ctx context.Context, startTS uint64) error {
-	st, err := c.GCState(ctx)
+	sp, err := c.txnSafePoint(ctx)
 	if err != nil {
 		return err
 	}
-	if startTS < st.TxnSafePoint {
+	if startTS < sp {
 		return &tikverr.ErrTxnAbortedByGC{TxnStartTS: startTS, TxnStartTSTime: oracle.GetTimeFromTS(startTS),
-			TxnSafePoint: st.TxnSafePoint, TxnSafePointTime: oracle.GetTimeFromTS(st.TxnSafePoint)}
+			TxnSafePoint: sp, TxnSafePointTime: oracle.GetTimeFromTS(sp)}
 	}
 	return nil
+}
+
+// noteTxnSafePoint raises the cached txn safe point to one this client
+// set itself, so its own reads see it at once.
+func (c *Client) noteTxnSafePoint(ts uint64) {
+	sc := &c.gcCache
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.ts = max(sc.ts, ts)
+}
+
+// txnSafePoint returns the cached txn safe point, reading it from PD when
+// the cache is older than the TTL.
+func (c *Client) txnSafePoint(ctx context.Context) (uint64, error) {
+	sc := &c.gcCache
+	now := c.cfg.rt.Now()
+	sc.mu.Lock()
+	if sc.loaded && now.Sub(sc.at) < c.cfg.safePointTTL {
+		ts := sc.ts
+		sc.mu.Unlock()
+		return ts, nil
+	}
+	sc.mu.Unlock()
+	st, err := c.GCState(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	// Safe points only grow: a slower concurrent load never lowers it.
+	sc.ts = max(sc.ts, st.TxnSafePoint)
+	if !sc.loaded || now.After(sc.at) {
+		sc.at, sc.loaded = now, true
+	}
+	return sc.ts, nil
 }
 
 // ResolveLocksForRange resolves every lock with start ts at or below

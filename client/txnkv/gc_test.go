@@ -7,6 +7,7 @@ import (
 
 	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/tikverr"
+	"github.com/tikvsim/tikvsim/client/txnkv"
 )
 
 // TestGCResolvesLocksAndAdvancesSafePoints: GC below a committed
@@ -122,6 +123,22 @@ func TestCheckVisibility(t *testing.T) {
 		}
 		if err := e.cli.CheckVisibility(e.ctx, sp); err != nil {
 			t.Fatalf("at the safe point: %v", err)
+		}
+		// Another client's GC shows once the cached safe point ages out.
+		other, err := txnkv.NewClient(txnkv.WithRuntime(e.r), txnkv.WithTransport(e.c.NewTransport("other")), txnkv.WithPD(e.c.NewPDClient("other")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp2 := e.ts(t)
+		if _, err := other.GC(e.ctx, sp2); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.cli.CheckVisibility(e.ctx, sp); err != nil {
+			t.Fatalf("within the cache TTL the old safe point holds: %v", err)
+		}
+		_ = e.r.Sleep(e.ctx, txnkv.DefaultSafePointCacheTTL)
+		if err := e.cli.CheckVisibility(e.ctx, sp); !errors.As(err, &gcErr) || gcErr.TxnSafePoint != sp2 {
+			t.Fatalf("after the cache TTL: %v, want aborted by GC at %d", err, sp2)
 		}
 	})
 }
