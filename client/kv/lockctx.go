@@ -49,7 +49,8 @@ type LockCtx struct {
 	// WaitStartTime is when the statement started waiting: the wait time
 	// counts from it (on the client's runtime clock).
 	WaitStartTime time.Time
-	// PessimisticLockWaited, when set, is set to 1 once a request waited.
+	// PessimisticLockWaited, when set, is set to 1 (atomically) once a
+	// request waited.
 	PessimisticLockWaited *int32
 	// ReturnValues asks TiKV for the keys' latest values, put in Values.
 	ReturnValues bool
@@ -72,9 +73,6 @@ type LockCtx struct {
 	// MaxLockedWithConflictTS is the largest LockedWithConflictTS seen:
 	// the statement must read at or after it.
 	MaxLockedWithConflictTS uint64
-	// LockExpired is set to 1 when the TTL manager gave up keeping the
-	// transaction's locks alive.
-	LockExpired *uint32
 
 	lockWaitTime int64
 }

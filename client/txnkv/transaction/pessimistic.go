@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -594,7 +595,7 @@ func (c *committer) resolveForLock(bo *retry.Backoffer, act *lockAction, req *kv
 			}
 		}
 		if act.PessimisticLockWaited != nil {
-			*act.PessimisticLockWaited = 1
+			atomic.StoreInt32(act.PessimisticLockWaited, 1)
 		}
 	}
 	return false, nil
