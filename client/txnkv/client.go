@@ -181,9 +181,16 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.latches > 0 {
 		latches = latch.New(cfg.rt, cfg.latches)
 	}
-	return &Client{cfg: cfg, codec: codec, cache: cache, oracle: o, store: &transaction.Store{
+	c := &Client{cfg: cfg, codec: codec, cache: cache, oracle: o, store: &transaction.Store{
 		RT: cfg.rt, Sender: s, Oracle: o, Resolver: txnlock.NewLockResolver(s, o), Latches: latches,
-	}}, nil
+	}}
+	if _, ok := cfg.pd.(pd.GCStates); ok {
+		// Reads are vetted against GC's txn safe point (client-go
+		// snapshots call KVStore.CheckVisibility); a PD edge without the
+		// GC-states API cannot tell, and reads go unchecked.
+		c.store.Visibility = c.CheckVisibility
+	}
+	return c, nil
 }
 
 // NewClientWithOpts is NewClient that, for API V2 without WithKeyspaceMeta,
@@ -261,7 +268,9 @@ func (c *Client) BeginWithStartTS(startTS uint64) *transaction.KVTxn {
 
 // GetSnapshot returns a snapshot at ts.
 func (c *Client) GetSnapshot(ts uint64) *txnsnapshot.KVSnapshot {
-	return txnsnapshot.New(c.cfg.rt, c.store.Sender, c.store.Resolver, ts)
+	snap := txnsnapshot.New(c.cfg.rt, c.store.Sender, c.store.Resolver, ts)
+	snap.SetVisibilityCheck(c.store.Visibility)
+	return snap
 }
 
 // Close closes the client and its edges.

@@ -129,6 +129,11 @@ func (c *Client) DeleteGCBarrier(ctx context.Context, id string) (*pd.GCBarrierI
 // point it last read from PD (client-go polls it every 10 s).
 const DefaultSafePointCacheTTL = 10 * time.Second
 
+// maxSafePointAge is how old a cached txn safe point may be and still serve
+// when PD cannot be reached (client-go GcStateCacheInterval minus
+// gcCPUTimeInaccuracyBound: 100 s - 10 s).
+const maxSafePointAge = 90 * time.Second
+
 // safePointCache is the txn safe point last read from PD.
 type safePointCache struct {
 	mu     sync.Mutex
@@ -180,10 +185,19 @@ func (c *Client) txnSafePoint(ctx context.Context) (uint64, error) {
 		sc.mu.Unlock()
 		return ts, nil
 	}
+	stale := sc.loaded && now.Sub(sc.at) < maxSafePointAge
+	cached := sc.ts
 	sc.mu.Unlock()
 	st, err := c.GCState(ctx)
 	if err != nil {
-		return 0, err
+		if stale {
+			// PD is unreachable: a safe point read within the last
+			// maxSafePointAge still bounds GC's progress closely enough,
+			// as client-go tolerates its poll failing until its cache is
+			// that old.
+			return cached, nil
+		}
+		return 0, tikverr.NewErrPDServerTimeout(fmt.Sprintf("start timestamp may fall behind safe point: %v", err))
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()

@@ -167,3 +167,46 @@ func TestResolveLocksForRangeWalksRegions(t *testing.T) {
 		}
 	})
 }
+
+// TestSnapshotReadsBelowSafePointRefused ports the read half of client-go's
+// TestSafePoint: once GC's txn safe point passes a snapshot's version, its
+// Get, BatchGet and Iter fail with ErrTxnAbortedByGC instead of returning
+// data GC may have dropped; a transaction's reads too.
+func TestSnapshotReadsBelowSafePointRefused(t *testing.T) {
+	runHooked(t, 5, []string{"m"}, func(e *env, _ *hookTransport) {
+		txn, _ := e.cli.Begin(e.ctx)
+		_ = txn.Set(k("a"), k("1"))
+		_ = txn.Set(k("z"), k("2"))
+		if err := txn.Commit(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		old := e.ts(t)
+		snap := e.cli.GetSnapshot(old)
+		reader, _ := e.cli.Begin(e.ctx)
+		if v, err := snap.Get(e.ctx, k("a")); err != nil || string(v) != "1" {
+			t.Fatalf("before GC: %q, %v", v, err)
+		}
+		if _, err := e.cli.GC(e.ctx, e.ts(t)); err != nil {
+			t.Fatal(err)
+		}
+		var gcErr *tikverr.ErrTxnAbortedByGC
+		if _, err := snap.Get(e.ctx, k("a")); !errors.As(err, &gcErr) {
+			t.Fatalf("Get below the safe point = %v", err)
+		}
+		if _, err := snap.BatchGet(e.ctx, [][]byte{k("a"), k("z")}); !errors.As(err, &gcErr) {
+			t.Fatalf("BatchGet below the safe point = %v", err)
+		}
+		if it, err := snap.Iter(e.ctx, k("a"), nil); err == nil {
+			it.Close()
+			t.Fatal("Iter below the safe point succeeded")
+		} else if !errors.As(err, &gcErr) {
+			t.Fatalf("Iter below the safe point = %v", err)
+		}
+		if _, err := reader.Get(e.ctx, k("z")); !errors.As(err, &gcErr) {
+			t.Fatalf("a transaction's read below the safe point = %v", err)
+		}
+		if v, err := e.cli.GetSnapshot(e.ts(t)).Get(e.ctx, k("z")); err != nil || string(v) != "2" {
+			t.Fatalf("a fresh snapshot: %q, %v", v, err)
+		}
+	})
+}

@@ -54,6 +54,9 @@ type Store struct {
 	Sender   *sender.Sender
 	Oracle   oracle.Oracle
 	Resolver *txnlock.LockResolver
+	// Visibility, when set, vets every snapshot read of the store's
+	// transactions (txnsnapshot.KVSnapshot.SetVisibilityCheck).
+	Visibility func(ctx context.Context, ts uint64) error
 	// Latches, when set, are the client's local latches: optimistic
 	// commits of one client on the same keys queue up locally instead of
 	// conflicting on TiKV (client-go EnableTxnLocalLatches).
@@ -154,9 +157,11 @@ func (t *KVTxn) IsCausalConsistency() bool {
 
 // New begins a transaction at startTS.
 func New(store *Store, startTS uint64) *KVTxn {
+	snap := txnsnapshot.New(store.RT, store.Sender, store.Resolver, startTS)
+	snap.SetVisibilityCheck(store.Visibility)
 	return &KVTxn{
 		store: store, startTS: startTS, valid: true, buf: unionstore.NewMemDB(), startTime: store.RT.Now(),
-		snapshot: txnsnapshot.New(store.RT, store.Sender, store.Resolver, startTS),
+		snapshot: snap,
 		pess:     pessimisticState{lockMu: store.RT.NewMutex()},
 	}
 }

@@ -96,6 +96,9 @@ func (sc *Scanner) Next() error {
 		if err := sc.fetch(); err != nil {
 			return err
 		}
+		if err := sc.snap.checkVisibility(sc.bo.GetCtx()); err != nil {
+			return err
+		}
 		sc.idx = 0
 	}
 }

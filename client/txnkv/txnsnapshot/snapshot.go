@@ -62,6 +62,27 @@ type KVSnapshot struct {
 	stale         bool
 	metLock       bool // a stale read met a lock: read from the leader from now on
 	busyThreshold time.Duration
+
+	// visibility, when set, vets every read after it returns (see
+	// SetVisibilityCheck).
+	visibility func(ctx context.Context, ts uint64) error
+}
+
+// SetVisibilityCheck sets the check every read runs on the snapshot's
+// version after reading (client-go's KVStore.CheckVisibility calls in
+// snapshot.go and scan.go): GC raises its txn safe point before any version
+// goes, so a read that may have missed versions GC dropped is refused with
+// the check's error (a *tikverr.ErrTxnAbortedByGC) instead of returned.
+// Set it before reading; txnkv's snapshots and transactions set it.
+func (s *KVSnapshot) SetVisibilityCheck(f func(ctx context.Context, ts uint64) error) {
+	s.visibility = f
+}
+
+func (s *KVSnapshot) checkVisibility(ctx context.Context) error {
+	if s.visibility == nil {
+		return nil
+	}
+	return s.visibility(ctx, s.version)
 }
 
 // New returns a snapshot at version.
@@ -157,6 +178,9 @@ func (s *KVSnapshot) Get(ctx context.Context, key []byte) ([]byte, error) {
 			}
 			continue
 		}
+		if err := s.checkVisibility(ctx); err != nil {
+			return nil, err
+		}
 		if r.NotFound {
 			return nil, tikverr.ErrNotExist
 		}
@@ -178,6 +202,9 @@ func (s *KVSnapshot) BatchGet(ctx context.Context, keys [][]byte) (map[string][]
 		mu.Unlock()
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkVisibility(ctx); err != nil {
 		return nil, err
 	}
 	return out, nil
