@@ -185,7 +185,8 @@ func (c *Client) txnSafePoint(ctx context.Context) (uint64, error) {
 		sc.mu.Unlock()
 		return ts, nil
 	}
-	stale := sc.loaded && now.Sub(sc.at) < maxSafePointAge
+	// With a TTL of 0 the caller wants PD's word every time: no fallback.
+	stale := c.cfg.safePointTTL > 0 && sc.loaded && now.Sub(sc.at) < maxSafePointAge
 	cached := sc.ts
 	sc.mu.Unlock()
 	st, err := c.GCState(ctx)

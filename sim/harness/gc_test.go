@@ -143,21 +143,15 @@ func TestGCSwarm(t *testing.T) {
 }
 
 // TestGCStressReadBelowSafePoint pins a finding of the GC stress sweep
-// (bank, faults all, gc 1ms/1ms, seeds 1-100: seed 46 alone fails): a
-// read-only transaction whose reads reach the stores after GC has passed
-// its start ts and dropped the versions it needs reads no accounts and is
-// reported ok (wrong-total). client-go's snapshot rejects such a read after
-// it returns (txnsnapshot/snapshot.go: CheckVisibility after Get and
-// BatchGet, scan.go after each batch); client/txnkv/txnsnapshot does not
-// check yet. Until it does, the run's known anomalies skip the test; any
-// other failure fails it, and a valid run passes.
+// (bank, faults all, gc 1ms/1ms, seeds 1-100: seed 46 alone failed): a
+// read-only transaction whose reads reached the stores after GC had passed
+// its start ts and dropped the versions it needed read no accounts and was
+// reported ok (wrong-total), because the client's snapshot did not check
+// GC's txn safe point after reading as client-go's does. It does now
+// (txnsnapshot SetVisibilityCheck), and the run must be valid.
 func TestGCStressReadBelowSafePoint(t *testing.T) {
 	res := Run(Spec{Seed: 46, Workload: "bank", Faults: "all", GC: "1ms/1ms", Duration: 5 * time.Second})
-	if res.Valid {
-		return
+	if !res.Valid {
+		t.Fatalf("bank seed 46 gc 1ms/1ms: %v %s %s\n%s", res.Anomalies, res.Error, res.Liveness, res.Check)
 	}
-	if res.Class == ClassSafety && strings.Join(res.Anomalies, ",") == "wrong-accounts,wrong-total" {
-		t.Skipf("known gap: snapshot reads below GC's safe point are not rejected (no CheckVisibility in txnsnapshot): %v", res.Anomalies)
-	}
-	t.Fatalf("bank seed 46 gc 1ms/1ms: %v %s %s\n%s", res.Anomalies, res.Error, res.Liveness, res.Check)
 }

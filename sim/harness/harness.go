@@ -333,7 +333,8 @@ func Run(spec Spec) (res Result) {
 		Undetermined: network.IsUndetermined,
 	}
 	var clu *cluster.Cluster
-	var ks *keyspace // API V2 only
+	safePointTTL := txnkv.DefaultSafePointCacheTTL // lowered to 0 below when GC runs
+	var ks *keyspace                               // API V2 only
 	if usesCluster(wl) {
 		// Raw KV workloads get raw region boundaries, transactional ones
 		// memcomparable-encoded boundaries, as TiKV keeps each.
@@ -348,7 +349,8 @@ func Run(spec Spec) (res Result) {
 			servers = append(servers, cluster.StoreNode(id))
 		}
 		env.TxnKV = func(name string) (*txnkv.Client, error) {
-			return txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(clu.NewTransport(name)), txnkv.WithPD(clu.NewPDClient(name)))
+			return txnkv.NewClient(txnkv.WithRuntime(r), txnkv.WithTransport(clu.NewTransport(name)), txnkv.WithPD(clu.NewPDClient(name)),
+				txnkv.WithSafePointCacheTTL(safePointTTL))
 		}
 		env.RawKV = func(name string) (*rawkv.Client, error) {
 			return rawkv.NewClient(rawkv.WithRuntime(r), rawkv.WithTransport(clu.NewTransport(name)),
@@ -366,6 +368,12 @@ func Run(spec Spec) (res Result) {
 	}
 	nem := &nemesis{w: w, net: net, clu: clu, rng: w.Rand("nemesis")}
 	gcp, _ := parseGC(spec.GC, w.Rand("gc"))
+	if gcp != nil {
+		// A cached GC safe point is only safe when GC lags every
+		// transaction by more than the cache's age; under GC the clients
+		// ask PD on every read check, so any lag, even 0, stays correct.
+		safePointTTL = 0
+	}
 	var gcst gcStats
 	var liveness error
 	w.Spawn("harness", func() {
