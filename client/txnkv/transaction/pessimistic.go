@@ -18,6 +18,7 @@ import (
 	"github.com/tikvsim/tikvsim/client/tikverr"
 	"github.com/tikvsim/tikvsim/client/tikvrpc"
 	"github.com/tikvsim/tikvsim/client/txnkv/txnlock"
+	"github.com/tikvsim/tikvsim/client/util/farm"
 )
 
 const (
@@ -360,7 +361,7 @@ func (t *KVTxn) onLockFailure(ctx context.Context, lockCtx *kv.LockCtx, err erro
 // and client-go use farmhash Fingerprint64 of the raw key).
 func hashInKeys(hash uint64, keys [][]byte) bool {
 	for _, k := range keys {
-		if fingerprint64(k) == hash {
+		if farm.Fingerprint64(k) == hash {
 			return true
 		}
 	}

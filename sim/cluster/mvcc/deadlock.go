@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/deadlock"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvsim/tikvsim/client/util/farm"
 	"github.com/tikvsim/tikvsim/internal/invariants"
 )
 
@@ -129,7 +130,7 @@ func (d *Detector) detect(txnTS, lockTS uint64, key, tag []byte) *kvrpcpb.Deadlo
 				chain = append(chain, waitEntry(cur, txnTS, ed))
 				chain = append(chain, waitEntry(txnTS, lockTS, wfEdge{to: lockTS, key: key, tag: tag}))
 				invariants.Assert(chain[0].Txn == lockTS, "wait chain starts at %d, want %d", chain[0].Txn, lockTS)
-				return &kvrpcpb.Deadlock{LockTs: lockTS, LockKey: append([]byte(nil), key...), DeadlockKeyHash: Fingerprint64(ed.key), WaitChain: chain}
+				return &kvrpcpb.Deadlock{LockTs: lockTS, LockKey: append([]byte(nil), key...), DeadlockKeyHash: farm.Fingerprint64(ed.key), WaitChain: chain}
 			}
 			if _, ok := pred[ed.to]; !ok {
 				pred[ed.to] = cur
@@ -153,6 +154,6 @@ func entryFor(g map[uint64][]wfEdge, from, to uint64) *deadlock.WaitForEntry {
 // waitEntry is Locks::to_wait_for_entry. WaitTime stays 0: the engine has
 // no clock.
 func waitEntry(from, to uint64, ed wfEdge) *deadlock.WaitForEntry {
-	return &deadlock.WaitForEntry{Txn: from, WaitForTxn: to, KeyHash: Fingerprint64(ed.key),
+	return &deadlock.WaitForEntry{Txn: from, WaitForTxn: to, KeyHash: farm.Fingerprint64(ed.key),
 		Key: append([]byte(nil), ed.key...), ResourceGroupTag: append([]byte(nil), ed.tag...)}
 }

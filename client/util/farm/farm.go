@@ -1,15 +1,18 @@
-package transaction
+// Package farm is farmhash's Fingerprint64, the key hash TiKV and
+// client-go agree on for deadlock reports: the client compares it with
+// Deadlock.deadlock_key_hash, the fake TiKV computes it.
+package farm
 
 import (
 	"encoding/binary"
 	"math/bits"
 )
 
-// fingerprint64 is farmhash's Fingerprint64 (farmhashna::Hash64), the key
+// Fingerprint64 is farmhash's Fingerprint64 (farmhashna::Hash64), the key
 // hash TiKV's deadlock detector uses (components/txn_types/src/types.rs
 // Key::gen_hash) and client-go compares against Deadlock.deadlock_key_hash.
-// A copy of sim/cluster/mvcc/farm.go (the client cannot import sim/).
-func fingerprint64(s []byte) uint64 {
+// Written from the published farmhash algorithm.
+func Fingerprint64(s []byte) uint64 {
 	n := len(s)
 	switch {
 	case n <= 16:
