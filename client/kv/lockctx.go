@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,12 +119,13 @@ func (c *LockCtx) GetValueNotLocked(key []byte) ([]byte, bool) {
 }
 
 // IterateValuesNotLocked calls f for every returned value of a key that was
-// not already locked, in no particular order.
+// not already locked, in key order (client-go leaves the order to its map;
+// a fixed order keeps callers' behaviour replayable).
 func (c *LockCtx) IterateValuesNotLocked(f func(key, value []byte)) {
 	c.ValuesLock.Lock()
 	defer c.ValuesLock.Unlock()
-	for k, v := range c.Values {
-		if !v.AlreadyLocked {
+	for _, k := range slices.Sorted(maps.Keys(c.Values)) {
+		if v := c.Values[k]; !v.AlreadyLocked {
 			f([]byte(k), v.Value)
 		}
 	}

@@ -200,14 +200,8 @@ func WithKeyspace(name string) Option { return func(c *config) { c.keyspace = na
 func WithKeyspaceMeta(m *keyspacepb.KeyspaceMeta) Option { return func(c *config) { c.meta = m } }
 
 // KeyspaceLoader is the optional capability of a PD edge that
-// NewClientWithOpts uses to load an API V2 keyspace (PD's LoadKeyspace).
-// A PD edge without it needs WithKeyspaceMeta instead.
-type KeyspaceLoader interface {
-	// LoadKeyspace returns the meta of the keyspace called name, or an
-	// error when PD does not know it (or not yet: PD answers not found
-	// until the keyspace's region boundaries are split).
-	LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error)
-}
+// NewClientWithOpts uses to load an API V2 keyspace (pd.KeyspaceLoader).
+type KeyspaceLoader = pd.KeyspaceLoader
 
 // Client is a raw KV client. It is safe for concurrent use, except for
 // SetAtomicForCAS and SetColumnFamily, which must be called before it is
@@ -252,7 +246,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("rawkv: %w", err)
 	}
 	cache := locate.New(cfg.rt, sender.CodecRegionSource(cfg.pd, codec), cfg.cache)
-	s := sender.NewWithCodec(cache, casStaleGuard{cfg.tr}, codec)
+	s := sender.NewWithCodec(cache, cfg.tr, codec)
 	s.SetObserver(sender.Observer{Clock: cfg.rt, Metrics: cfg.metrics, Logger: cfg.logger})
 	s.SetResourceControl(cfg.rc)
 	return &Client{cfg: cfg, codec: codec, cache: cache, sender: s, vars: retry.DefaultVars()}, nil
@@ -268,14 +262,9 @@ func NewClientWithOpts(ctx context.Context, opts ...Option) (*Client, error) {
 		o(&cfg)
 	}
 	if cfg.apiVersion == kvrpcpb.APIVersion_V2 && cfg.meta == nil {
-		l, ok := cfg.pd.(KeyspaceLoader)
-		if !ok {
-			return nil, fmt.Errorf("rawkv: the PD edge %T cannot load keyspaces: use WithKeyspaceMeta", cfg.pd)
-		}
-		name := apicodec.BuildKeyspaceName(cfg.keyspace)
-		meta, err := l.LoadKeyspace(ctx, name)
+		meta, err := apicodec.LoadKeyspace(ctx, cfg.pd, cfg.keyspace)
 		if err != nil {
-			return nil, fmt.Errorf("rawkv: load keyspace %q: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", "rawkv", err)
 		}
 		opts = append(opts, WithKeyspaceMeta(meta))
 	}

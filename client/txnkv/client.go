@@ -85,14 +85,8 @@ func WithKeyspace(name string) Option { return func(c *config) { c.keyspace = na
 func WithKeyspaceMeta(m *keyspacepb.KeyspaceMeta) Option { return func(c *config) { c.meta = m } }
 
 // KeyspaceLoader is the optional capability of a PD edge that
-// NewClientWithOpts uses to load an API V2 keyspace (PD's LoadKeyspace);
-// it is the same method rawkv.KeyspaceLoader asks for. A PD edge without it
-// needs WithKeyspaceMeta instead.
-type KeyspaceLoader interface {
-	// LoadKeyspace returns the meta of the keyspace called name, or an
-	// error when PD does not know it (or has not split its regions yet).
-	LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error)
-}
+// NewClientWithOpts uses to load an API V2 keyspace (pd.KeyspaceLoader).
+type KeyspaceLoader = pd.KeyspaceLoader
 
 // WithLogger sets the logger (default: none). The client logs retries at
 // debug level.
@@ -203,14 +197,9 @@ func NewClientWithOpts(ctx context.Context, opts ...Option) (*Client, error) {
 		o(&cfg)
 	}
 	if cfg.apiVersion == kvrpcpb.APIVersion_V2 && cfg.meta == nil {
-		l, ok := cfg.pd.(KeyspaceLoader)
-		if !ok {
-			return nil, fmt.Errorf("txnkv: the PD edge %T cannot load keyspaces: use WithKeyspaceMeta", cfg.pd)
-		}
-		name := apicodec.BuildKeyspaceName(cfg.keyspace)
-		meta, err := l.LoadKeyspace(ctx, name)
+		meta, err := apicodec.LoadKeyspace(ctx, cfg.pd, cfg.keyspace)
 		if err != nil {
-			return nil, fmt.Errorf("txnkv: load keyspace %q: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", "txnkv", err)
 		}
 		opts = append(opts, WithKeyspaceMeta(meta))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -56,11 +57,7 @@ type UnsafeDestroyRangeError struct {
 }
 
 func (e *UnsafeDestroyRangeError) Error() string {
-	ids := make([]uint64, 0, len(e.Failed))
-	for id := range e.Failed {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(e.Failed))
 	parts := make([]string, len(ids))
 	for i, id := range ids {
 		parts[i] = fmt.Sprintf("store %d: %v", id, e.Failed[id])
@@ -70,11 +67,7 @@ func (e *UnsafeDestroyRangeError) Error() string {
 
 // Unwrap returns the stores' errors, in store id order.
 func (e *UnsafeDestroyRangeError) Unwrap() []error {
-	ids := make([]uint64, 0, len(e.Failed))
-	for id := range e.Failed {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(e.Failed))
 	out := make([]error, len(ids))
 	for i, id := range ids {
 		out[i] = e.Failed[id]

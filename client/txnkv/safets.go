@@ -1,6 +1,7 @@
 package txnkv
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -109,7 +110,7 @@ func (c *Client) UpdateSafeTS(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	slices.SortFunc(stores, func(a, b *metapb.Store) int { return cmpUint64(a.GetId(), b.GetId()) })
+	slices.SortFunc(stores, func(a, b *metapb.Store) int { return cmp.Compare(a.GetId(), b.GetId()) })
 	scopes := map[string][]uint64{}
 	for _, st := range stores {
 		if st.GetState() == metapb.StoreState_Tombstone || isTiFlash(st) {
@@ -147,14 +148,4 @@ func (c *Client) runSafeTS(ctx context.Context) error {
 		}
 		c.UpdateSafeTS(ctx)
 	}
-}
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -26,6 +26,7 @@ package apicodec
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/apipb"
 	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/tikvsim/tikvsim/client/pd"
 	"github.com/tikvsim/tikvsim/client/util/codec"
 )
 
@@ -510,4 +512,20 @@ func (c *Codec) DecodeBucketKeys(keys [][]byte) ([][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// LoadKeyspace loads the meta of the keyspace called name ("" for the
+// DEFAULT keyspace) through p's pd.KeyspaceLoader capability: what both
+// clients' NewClientWithOpts do for API V2 without WithKeyspaceMeta.
+func LoadKeyspace(ctx context.Context, p any, name string) (*keyspacepb.KeyspaceMeta, error) {
+	l, ok := p.(pd.KeyspaceLoader)
+	if !ok {
+		return nil, fmt.Errorf("the PD edge %T cannot load keyspaces: use WithKeyspaceMeta", p)
+	}
+	name = BuildKeyspaceName(name)
+	meta, err := l.LoadKeyspace(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("load keyspace %q: %w", name, err)
+	}
+	return meta, nil
 }

@@ -1,6 +1,7 @@
 package locate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -334,18 +335,8 @@ func (c *StoreCache) List() []*Store {
 		out = append(out, s)
 	}
 	c.mu.RUnlock()
-	slices.SortFunc(out, func(a, b *Store) int { return cmpU64(a.id, b.id) })
+	slices.SortFunc(out, func(a, b *Store) int { return cmp.Compare(a.id, b.id) })
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Resolve returns the store's address, asking PD the first time (client-go

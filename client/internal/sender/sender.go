@@ -275,6 +275,17 @@ func (s *Sender) onRegionError(ctx context.Context, bo *retry.Backoffer, rpc *lo
 	case e.GetServerIsBusy() != nil:
 		return true, bo.Backoff(retry.BoTiKVServerBusy, why("server is busy: "+e.GetServerIsBusy().GetReason()))
 	case e.GetStaleCommand() != nil:
+		if req.Type == tikvrpc.CmdRawCompareAndSwap {
+			// StaleCommand does not prove the write was not applied: the
+			// old leader's entry may have been committed by the new leader
+			// while the proposer answers stale because its apply delegate
+			// dropped the callback (TiKV raftstore fsm/apply.rs
+			// clear_all_commands_as_stale). Retrying is harmless for every
+			// other raw write, but a CAS retried after it was applied
+			// answers "not swapped" for its own swap: report it
+			// undetermined instead.
+			return false, tikverr.Undetermined(req.Type.String(), why("stale command: the compare-and-swap may have been applied"))
+		}
 		return true, bo.Backoff(retry.BoStaleCmd, why("stale command"))
 	case e.GetStoreNotMatch() != nil:
 		s.cache.Stores().MarkNeedCheck(rpc.Store)
